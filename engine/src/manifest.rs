@@ -1,0 +1,1 @@
+//! Parsing of `manifest.konnector` and permission checks.
