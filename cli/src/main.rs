@@ -1,1 +1,75 @@
-fn main(){}
+//! The `konnector` command: build, run and inspect sandboxed Cozy konnectors.
+
+mod build;
+mod docs;
+mod konnector_path;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status when the job ran and did not succeed.
+const EXIT_JOB_FAILED: u8 = 1;
+/// Exit status when the command could not do its work (bad flag, bad file).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "konnector",
+    version,
+    about = "Build, run and inspect Cozy konnectors in a WebAssembly sandbox",
+    long_about = "Runs Cozy konnectors compiled to WebAssembly inside wasmtime, with fuel, \
+                  memory, time and output limits, no file system, no socket and no \
+                  environment. Documents go to an embedded SQLite store unless a stack is \
+                  configured."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a konnector folder (with manifest.konnector) into a WebAssembly module.
+    Build(build::BuildArgs),
+    /// Run a konnector folder, a built module, or a plain .wasm or .wat WASI command.
+    Run(run::RunArgs),
+    /// Print the embedded store's documents as JSON lines.
+    Docs(docs::DocsArgs),
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => build::build(args),
+        Command::Run(args) => run::run(args),
+        Command::Docs(args) => docs::docs(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Engine logs go to stderr, filtered by `RUST_LOG` (default `warn`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The folder of compiled modules: `$KONNECTOR_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/konnector`, else `~/.cache/konnector`; `None` when none
+/// of them is set.
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+    let from = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    from("KONNECTOR_CACHE_DIR")
+        .or_else(|| from("XDG_CACHE_HOME").map(|dir| dir.join("konnector")))
+        .or_else(|| from("HOME").map(|dir| dir.join(".cache").join("konnector")))
+}

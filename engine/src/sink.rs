@@ -9,7 +9,7 @@
 //! leaves nothing behind.
 
 use async_trait::async_trait;
-use konnector_host_api::{WriteResult, WriteStatus};
+use konnector_host_api::WriteResult;
 use serde_json::{Map, Value};
 
 /// Who writes, for `cozyMetadata` and for the account's own data.
@@ -103,7 +103,7 @@ pub trait DocumentSink: Send + Sync {
 
     /// Creates the document, or merges `doc` into the one whose values at
     /// `keys` (dotted paths) equal `doc`'s; writes nothing and returns
-    /// [`WriteStatus::Unchanged`] when the merge changes no field.
+    /// [`WriteStatus::Unchanged`](konnector_host_api::WriteStatus::Unchanged) when the merge changes no field.
     async fn upsert(
         &self,
         ctx: &WriteContext,
@@ -113,9 +113,9 @@ pub trait DocumentSink: Send + Sync {
     ) -> Result<WriteResult, SinkError>;
 
     /// Saves a file and its `io.cozy.files` document. A file of the same
-    /// name in the same folder is kept as it is ([`WriteStatus::Unchanged`])
+    /// name in the same folder is kept as it is ([`WriteStatus::Unchanged`](konnector_host_api::WriteStatus::Unchanged))
     /// when its contents are identical and replaced otherwise
-    /// ([`WriteStatus::Updated`]).
+    /// ([`WriteStatus::Updated`](konnector_host_api::WriteStatus::Updated)).
     async fn save_file(&self, ctx: &WriteContext, file: FileWrite)
     -> Result<WriteResult, SinkError>;
 

@@ -68,8 +68,10 @@
 #[cfg(feature = "guest")]
 pub mod guest;
 
+mod http;
 mod types;
 
+pub use http::*;
 pub use types::*;
 
 /// Name of the import module of this ABI version.

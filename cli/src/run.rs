@@ -1,0 +1,204 @@
+//! `konnector run`: one job into the embedded store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use konnector_engine::host_api::JobInput;
+use konnector_engine::store::SqliteStore;
+use konnector_engine::{
+    EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest, Limits, LineObserver, LogLine,
+};
+use serde_json::{Map, Value, json};
+
+use crate::{EXIT_JOB_FAILED, konnector_path};
+
+/// Default embedded store, in the current folder.
+pub(crate) const DEFAULT_STORE: &str = "konnector.sqlite";
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// A konnector folder (with manifest.konnector), or a .wasm or .wat WASI
+    /// command, which runs with no permission at all.
+    path: PathBuf,
+    /// The account's fields as a JSON object, such as '{"login": "me", "password": "..."}'.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    fields: String,
+    /// The konnector's parameters as a JSON object; defaults to the manifest's parameters.
+    #[arg(long, value_name = "JSON")]
+    parameters: Option<String>,
+    /// SQLite file of the embedded store; file contents go to a folder beside it.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_STORE)]
+    store: PathBuf,
+    /// Print log lines and the result as JSON lines; the last line is the result.
+    #[arg(long)]
+    json: bool,
+    /// Id of the account the job runs for (its saved data lives in the store).
+    #[arg(long, value_name = "ID", default_value = "local-account")]
+    account: String,
+    /// Id of the job, as given to the konnector and put in logs.
+    #[arg(long, value_name = "ID")]
+    job_id: Option<String>,
+    /// Locale given to the konnector.
+    #[arg(long, default_value = "en")]
+    locale: String,
+    /// Folder of compiled modules [default: $KONNECTOR_CACHE_DIR, else ~/.cache/konnector].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limit flags; each lowers (or raises up to the operator's ceiling) a default.
+#[derive(Args)]
+pub(crate) struct LimitArgs {
+    /// CPU budget in fuel units (about one per WebAssembly instruction) [default: 10000000000].
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+    /// Wall-clock limit for the whole job, in seconds [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<u64>,
+    /// Linear memory limit in MiB [default: 256].
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<u64>,
+    /// Elements of any one table [default: 20000].
+    #[arg(long, value_name = "COUNT")]
+    table_elements: Option<u64>,
+    /// Guest stack in KiB [default: 1024].
+    #[arg(long, value_name = "KIB")]
+    stack_kib: Option<u64>,
+    /// Bytes of log lines kept [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    log_bytes: Option<u64>,
+    /// Log lines kept [default: 10000].
+    #[arg(long, value_name = "COUNT")]
+    log_lines: Option<u64>,
+    /// Document and file writes allowed [default: 10000].
+    #[arg(long, value_name = "COUNT")]
+    max_documents: Option<u64>,
+}
+
+impl LimitArgs {
+    fn request(&self) -> LimitRequest {
+        LimitRequest {
+            fuel: self.fuel,
+            deadline_ms: self.time_limit.map(|seconds| seconds.saturating_mul(1000)),
+            memory_bytes: self.memory_mib.map(|mib| mib.saturating_mul(1 << 20)),
+            table_elements: self.table_elements,
+            instances: None,
+            stack_bytes: self.stack_kib.map(|kib| kib.saturating_mul(1024)),
+            log_bytes: self.log_bytes,
+            log_lines: self.log_lines,
+            documents: self.max_documents,
+        }
+    }
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let fields = parse_object("--fields", &args.fields)?;
+    let konnector = konnector_path::load(&args.path)?;
+    let parameters = match &args.parameters {
+        Some(text) => parse_object("--parameters", text)?,
+        None => konnector.manifest.parameters.clone(),
+    };
+    let limits = args.limits.request();
+
+    // The `konnector` command runs one job, so its engine takes the job's
+    // stack size (wasmtime fixes the stack per engine).
+    let config = EngineConfig {
+        stack_bytes: limits.stack_bytes.unwrap_or(Limits::default().stack_bytes),
+        max_concurrent_jobs: 4,
+        cache_dir: args.cache_dir.clone().or_else(crate::default_cache_dir),
+        ..EngineConfig::default()
+    };
+    let engine = KonnectorEngine::new(config)?;
+    let files_dir = SqliteStore::default_files_dir(&args.store);
+    let store = SqliteStore::open(&args.store, &files_dir)
+        .with_context(|| format!("failed to open the store {}", args.store.display()))?;
+
+    let json_output = args.json;
+    let observer: LineObserver = Arc::new(move |line: &LogLine| print_line(line, json_output));
+    let job = Job {
+        id: args.job_id.clone().unwrap_or_else(new_job_id),
+        wasm: Arc::from(konnector.wasm),
+        manifest: Arc::new(konnector.manifest),
+        input: JobInput {
+            account: Some(args.account.clone()),
+            fields,
+            parameters,
+            locale: args.locale.clone(),
+            manual_execution: true,
+            ..JobInput::default()
+        },
+        limits,
+        sink: Arc::new(store),
+        log_observer: Some(observer),
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the tokio runtime")?;
+    let report = runtime.block_on(engine.run(job))?;
+    print_report(&report, &args, &konnector.module_path);
+    Ok(match report.outcome.is_success() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(EXIT_JOB_FAILED),
+    })
+}
+
+fn parse_object(flag: &str, text: &str) -> anyhow::Result<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => anyhow::bail!("invalid {flag}: expected a JSON object such as '{{\"login\": \"me\"}}', got {other}"),
+        Err(error) => anyhow::bail!("invalid {flag}: not JSON ({error}); pass an object such as '{{\"login\": \"me\"}}'"),
+    }
+}
+
+fn new_job_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("local-{nanos:x}")
+}
+
+fn print_line(line: &LogLine, json_output: bool) {
+    if json_output {
+        println!("{}", json!({"type": line.level.name(), "message": line.message, "source": line.source}));
+    } else {
+        eprintln!("[{}] {}", line.level.name(), line.message);
+    }
+}
+
+fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Path) {
+    let counters = &report.counters;
+    if args.json {
+        let result = json!({
+            "status": if report.outcome.is_success() { "done" } else { "errored" },
+            "error": report.outcome.error_code(),
+            "outcome": report.outcome,
+            "job_id": report.job_id,
+            "konnector": report.konnector,
+            "counters": counters,
+        });
+        println!("{result}");
+        return;
+    }
+    eprintln!(
+        "{}: {} ({} ms, {} fuel, peak memory {} KiB, {} documents written, {} writes refused, {} log bytes dropped)",
+        module_path.display(),
+        report.outcome,
+        counters.wall_time_ms,
+        counters.fuel_used,
+        counters.peak_memory_bytes / 1024,
+        counters.documents_written,
+        counters.writes_refused,
+        counters.log_bytes_dropped,
+    );
+    if counters.documents_written > 0 {
+        eprintln!("documents are in {}: konnector docs --store {}", args.store.display(), args.store.display());
+    }
+}

@@ -1,0 +1,130 @@
+//! Content-addressed cache of modules the engine compiled, in memory and on
+//! disk.
+//!
+//! A module is keyed by the SHA-256 of its WebAssembly bytes and by the
+//! engine's compilation settings (`Engine::precompile_compatibility_hash`),
+//! so a cache shared by engines with different settings never mixes their
+//! code. Only files this cache wrote itself are ever deserialized: the bytes
+//! a konnector ships are always compiled, never loaded as native code.
+//!
+//! NOTE: the cache folder must be writable only by the engine's user. A file
+//! placed there by someone else would be loaded as native code; wasmtime checks
+//! its header and version, not its origin.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+/// Modules compiled by one engine.
+pub(crate) struct ModuleCache {
+    dir: Option<PathBuf>,
+    settings_hash: String,
+    modules: Mutex<HashMap<[u8; 32], Module>>,
+}
+
+/// Where a compiled module came from, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheSource {
+    /// Already compiled in this process.
+    Memory,
+    /// Loaded from the on-disk cache.
+    Disk,
+    /// Compiled now.
+    Compiled,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> ModuleCache {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ModuleCache {
+            dir,
+            settings_hash: format!("{:016x}", hasher.finish()),
+            modules: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Returns the compiled module for `wasm`, compiling it at most once per
+    /// process and once per cache folder.
+    pub(crate) fn get_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(Module, [u8; 32], CacheSource)> {
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        if let Some(module) = self.lock().get(&digest) {
+            return Ok((module.clone(), digest, CacheSource::Memory));
+        }
+
+        let path = self.dir.as_ref().map(|dir| self.file_path(dir, &digest));
+        let mut source = CacheSource::Compiled;
+        let mut module = None;
+        if let Some(path) = path.as_deref().filter(|path| path.exists()) {
+            // SAFETY: the file was written by `store_on_disk` from
+            // `Module::serialize` of a module this cache compiled with the
+            // same engine settings (the settings hash is in its name); see
+            // the module header for the assumption about the folder.
+            match unsafe { Module::deserialize_file(engine, path) } {
+                Ok(loaded) => {
+                    module = Some(loaded);
+                    source = CacheSource::Disk;
+                }
+                Err(error) => tracing::warn!(
+                    path = %path.display(),
+                    %error,
+                    "failed to load cached module; compiling again"
+                ),
+            }
+        }
+        let module = match module {
+            Some(module) => module,
+            None => {
+                let module = Module::new(engine, wasm)?;
+                if let Some(path) = &path {
+                    if let Err(error) = store_on_disk(&module, path) {
+                        tracing::warn!(path = %path.display(), %error, "failed to cache compiled module");
+                    }
+                }
+                module
+            }
+        };
+        self.lock().insert(digest, module.clone());
+        Ok((module, digest, source))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Module>> {
+        self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn file_path(&self, dir: &Path, digest: &[u8; 32]) -> PathBuf {
+        dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.settings_hash))
+    }
+}
+
+/// Writes the module next to its final name and renames it into place, so a
+/// reader never sees half a file.
+fn store_on_disk(module: &Module, path: &Path) -> std::io::Result<()> {
+    let bytes = module.serialize().map_err(std::io::Error::other)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|name| name.to_str()).unwrap_or("module"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}

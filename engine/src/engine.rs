@@ -1,0 +1,204 @@
+//! The process-wide engine: one wasmtime `Engine` with the pooling
+//! allocator, the module cache, the linker and the epoch ticker.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, OptLevel,
+    PoolingAllocationConfig,
+};
+
+use crate::cache::{CacheSource, ModuleCache};
+use crate::job::JobState;
+use crate::limits::Limits;
+
+/// Operator settings of an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The most any job may ask for. Default [`Limits::ceiling`].
+    pub ceiling: Limits,
+    /// Guest stack in bytes for every job of this engine (wasmtime fixes it
+    /// per engine). Default 1 MiB, at most `ceiling.stack_bytes`.
+    pub stack_bytes: u64,
+    /// Jobs that may run at once: the pooling allocator reserves this many
+    /// instance, memory, table and stack slots up front. Default 256. A job
+    /// started when every slot is taken fails with an instantiation error.
+    pub max_concurrent_jobs: u32,
+    /// Folder of the on-disk cache of compiled modules; `None` keeps
+    /// compiled modules in memory only. Default `None`.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch advances, in milliseconds: the resolution of the
+    /// wall-clock deadline for a guest that computes. Default 10.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            ceiling: Limits::ceiling(),
+            stack_bytes: Limits::default().stack_bytes,
+            max_concurrent_jobs: 256,
+            cache_dir: None,
+            epoch_tick_ms: 10,
+        }
+    }
+}
+
+/// Why the engine could not be built or a module could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine's configuration is inconsistent.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// wasmtime could not create the engine or the linker.
+    #[error("failed to create the wasmtime engine: {0:#}")]
+    Wasmtime(wasmtime::Error),
+    /// The bytes are not a valid WebAssembly module (or WAT text).
+    #[error("invalid WebAssembly module: {0:#}")]
+    InvalidModule(wasmtime::Error),
+    /// The job's limits are above the operator's ceilings.
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
+}
+
+/// A compiled module ready to instantiate.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) module: Module,
+    /// `None` when linking failed; the job then ends with a policy refusal
+    /// naming the import (checked before this is used).
+    pub(crate) pre: Option<InstancePre<JobState>>,
+    pub(crate) digest: [u8; 32],
+    pub(crate) source: CacheSource,
+}
+
+/// The engine shared by every job of a process.
+pub struct KonnectorEngine {
+    pub(crate) engine: Engine,
+    pub(crate) config: EngineConfig,
+    linker: Linker<JobState>,
+    cache: ModuleCache,
+    prepared: Mutex<HashMap<[u8; 32], Prepared>>,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl KonnectorEngine {
+    /// Builds the engine, its linker with WASI preview 1 and the host API,
+    /// and starts the epoch ticker thread.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the configuration is inconsistent (such as a stack above
+    /// its ceiling) or wasmtime cannot reserve the pooling allocator's slots.
+    pub fn new(config: EngineConfig) -> Result<KonnectorEngine, EngineError> {
+        if config.stack_bytes > config.ceiling.stack_bytes {
+            return Err(EngineError::Config(format!(
+                "stack of {} bytes is above the ceiling of {} bytes",
+                config.stack_bytes, config.ceiling.stack_bytes
+            )));
+        }
+        if config.epoch_tick_ms == 0 || config.max_concurrent_jobs == 0 {
+            return Err(EngineError::Config(
+                "epoch_tick_ms and max_concurrent_jobs must be at least 1".into(),
+            ));
+        }
+        let engine = Engine::new(&wasmtime_config(&config)?).map_err(EngineError::Wasmtime)?;
+        let linker = crate::hostcalls::linker(&engine).map_err(EngineError::Wasmtime)?;
+        let cache = ModuleCache::new(&engine, config.cache_dir.clone());
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            let tick = Duration::from_millis(config.epoch_tick_ms);
+            std::thread::Builder::new()
+                .name("konnector-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|error| EngineError::Config(format!("failed to start the epoch thread: {error}")))?
+        };
+
+        Ok(KonnectorEngine {
+            engine,
+            config,
+            linker,
+            cache,
+            prepared: Mutex::new(HashMap::new()),
+            ticker_stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Compiles `wasm` (binary or WAT text) once and links it once; later
+    /// calls with the same bytes return the cached result.
+    pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<Prepared, EngineError> {
+        let wasm = wat::parse_bytes(wasm).map_err(|error| EngineError::InvalidModule(error.into()))?;
+        let (module, digest, source) = self
+            .cache
+            .get_or_compile(&self.engine, &wasm)
+            .map_err(EngineError::InvalidModule)?;
+        let mut prepared = self.prepared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = prepared.get(&digest) {
+            return Ok(Prepared { source: CacheSource::Memory, ..found.clone() });
+        }
+        let pre = self.linker.instantiate_pre(&module).ok();
+        let entry = Prepared { module, pre, digest, source };
+        prepared.insert(digest, entry.clone());
+        Ok(entry)
+    }
+}
+
+impl Drop for KonnectorEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+fn wasmtime_config(config: &EngineConfig) -> Result<Config, EngineError> {
+    let slots = config.max_concurrent_jobs;
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .total_component_instances(0)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .max_memory_size(usize::try_from(config.ceiling.memory_bytes).unwrap_or(usize::MAX))
+        .table_elements(usize::try_from(config.ceiling.table_elements).unwrap_or(usize::MAX));
+
+    let stack = usize::try_from(config.stack_bytes).unwrap_or(usize::MAX);
+    let mut wasmtime = Config::new();
+    wasmtime
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(stack)
+        // Host functions run on the same fiber stack as the guest.
+        .async_stack_size(stack + (2 << 20))
+        .memory_init_cow(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        // Shared memories (the threads proposal) are not compiled into this
+        // wasmtime build, so guest memory never outlives the job's store.
+        .wasm_component_model(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Ok(wasmtime)
+}

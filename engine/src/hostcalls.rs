@@ -1,0 +1,395 @@
+//! The `konnector_v1` host functions, and the import check that runs before
+//! a module is instantiated.
+//!
+//! Each function copies its arguments out of guest memory once
+//! ([`crate::guest_memory`]), decides, and answers with a [`Status`] and the
+//! result buffer. A malformed argument is [`Status::InvalidArgument`] with a
+//! message; nothing a guest passes can make a host function panic.
+
+use std::sync::Arc;
+
+use konnector_host_api::{
+    self as abi, CreateRequest, FileRequest, LogLevel, Status, UpdateRequest, UpsertRequest,
+    WriteResult, WriteStatus,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use wasmtime::{Caller, Engine, ExternType, Linker, Module};
+
+use crate::guest_memory::{self, MemoryError};
+use crate::job::{HostState, JobState};
+use crate::logs::{LogSource, MAX_LINE_BYTES};
+use crate::manifest::Verb;
+use crate::outcome::Outcome;
+use crate::sink::{FileWrite, SinkError};
+
+/// Largest JSON request a guest may pass, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 2 << 20;
+/// Largest file a guest may save in one call, in bytes.
+pub const MAX_FILE_BYTES: usize = 256 << 20;
+/// Longest error message kept from `job_fail`, in bytes.
+const MAX_FAILURE_MESSAGE_BYTES: usize = 4000;
+
+/// WASI preview 1's import module.
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Doctypes a konnector may not write through the document functions, and
+/// why: account data has its own functions limited to the job's account,
+/// and files must go through `file_save` so their contents and documents
+/// stay consistent.
+const RESERVED_DOCTYPES: &[(&str, &str)] = &[
+    ("io.cozy.accounts", "use account_data_set for the job's own account"),
+    ("io.cozy.files", "use file_save to write files"),
+];
+
+type CallResult = wasmtime::Result<i32>;
+
+/// An error answered to the guest: a status and a message.
+struct Refusal(Status, String);
+
+impl From<MemoryError> for Refusal {
+    fn from(error: MemoryError) -> Self {
+        Refusal(Status::InvalidArgument, error.to_string())
+    }
+}
+
+impl From<SinkError> for Refusal {
+    fn from(error: SinkError) -> Self {
+        let status = match &error {
+            SinkError::NotFound { .. } => Status::NotFound,
+            SinkError::Conflict { .. } => Status::Conflict,
+            SinkError::Invalid(_) => Status::InvalidArgument,
+            SinkError::QuotaExceeded(_) => Status::LimitExceeded,
+            SinkError::Storage(_) => Status::Storage,
+        };
+        Refusal(status, error.to_string())
+    }
+}
+
+/// Stores the outcome of a call in the result buffer and returns its status.
+fn answer(host: &mut HostState, result: Result<Vec<u8>, Refusal>) -> i32 {
+    match result {
+        Ok(bytes) => {
+            host.result = bytes;
+            Status::Ok as i32
+        }
+        Err(Refusal(status, message)) => {
+            tracing::debug!(status = status.name(), %message, "host call refused");
+            host.result = message.into_bytes();
+            status as i32
+        }
+    }
+}
+
+/// Builds the linker every job is instantiated with: WASI preview 1 and
+/// `konnector_v1`.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut JobState| &mut state.wasi)?;
+    let module = abi::IMPORT_MODULE;
+
+    linker.func_wrap(module, abi::RESULT_LEN, |caller: Caller<'_, JobState>| -> i32 {
+        i32::try_from(caller.data().host.result.len()).unwrap_or(i32::MAX)
+    })?;
+    linker.func_wrap(module, abi::RESULT_READ, result_read)?;
+    linker.func_wrap(module, abi::JOB_INPUT, |mut caller: Caller<'_, JobState>| -> i32 {
+        let host = &mut caller.data_mut().host;
+        let input = host.input_json.clone();
+        answer(host, Ok(input))
+    })?;
+    linker.func_wrap(module, abi::LOG, log)?;
+    linker.func_wrap(module, abi::JOB_FAIL, job_fail)?;
+
+    linker.func_wrap_async(module, abi::DOC_CREATE, |caller, (ptr, len): (i32, i32)| {
+        Box::new(doc_create(caller, ptr, len))
+    })?;
+    linker.func_wrap_async(module, abi::DOC_UPDATE, |caller, (ptr, len): (i32, i32)| {
+        Box::new(doc_update(caller, ptr, len))
+    })?;
+    linker.func_wrap_async(module, abi::DOC_UPSERT, |caller, (ptr, len): (i32, i32)| {
+        Box::new(doc_upsert(caller, ptr, len))
+    })?;
+    linker.func_wrap_async(
+        module,
+        abi::FILE_SAVE,
+        |caller, (meta_ptr, meta_len, data_ptr, data_len): (i32, i32, i32, i32)| {
+            Box::new(file_save(caller, meta_ptr, meta_len, data_ptr, data_len))
+        },
+    )?;
+    linker.func_wrap_async(module, abi::ACCOUNT_DATA_GET, |caller, (): ()| {
+        Box::new(account_data_get(caller))
+    })?;
+    linker.func_wrap_async(module, abi::ACCOUNT_DATA_SET, |caller, (ptr, len): (i32, i32)| {
+        Box::new(account_data_set(caller, ptr, len))
+    })?;
+    Ok(linker)
+}
+
+/// Checks a module's imports and exports before it runs: only functions of
+/// WASI preview 1 and of `konnector_v1`, no imported memory or table, and an
+/// exported `_start` function. Returns the refusal, or `None` when it may run.
+pub(crate) fn check_module(module: &Module) -> Option<Outcome> {
+    let refuse = |rule: &str, message: String| Some(Outcome::PolicyRefusal { rule: rule.into(), message });
+    for import in module.imports() {
+        let (from, name) = (import.module(), import.name());
+        if !matches!(import.ty(), ExternType::Func(_)) {
+            return refuse("unknown_import", format!("import {from}::{name} is not a function; a konnector may import only functions"));
+        }
+        let known = match from {
+            abi::IMPORT_MODULE => abi::FUNCTIONS.contains(&name),
+            WASI_MODULE => true,
+            _ => false,
+        };
+        if !known {
+            return refuse(
+                "unknown_import",
+                format!("import {from}::{name} is not offered by this engine; a konnector may import only {WASI_MODULE} and {} functions", abi::IMPORT_MODULE),
+            );
+        }
+    }
+    match module.get_export("_start") {
+        Some(ExternType::Func(_)) => None,
+        _ => refuse("missing_start", "the module exports no _start function; build it as a WASI command".into()),
+    }
+}
+
+fn result_read(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> i32 {
+    let available = caller.data().host.result.len();
+    let wanted = len as u32 as usize;
+    if wanted > available {
+        let message = format!("result_read of {wanted} bytes, but the result buffer holds {available} bytes");
+        return answer(&mut caller.data_mut().host, Err(Refusal(Status::InvalidArgument, message)));
+    }
+    // The buffer is taken out while guest memory is borrowed mutably, then
+    // put back: a guest may read it again.
+    let result = std::mem::take(&mut caller.data_mut().host.result);
+    let written = guest_memory::write(&mut caller, ptr, &result[..wanted]);
+    caller.data_mut().host.result = result;
+    match written {
+        Ok(()) => Status::Ok as i32,
+        Err(error) => {
+            // Keep the buffer: the guest may retry with a valid pointer.
+            tracing::debug!(%error, "result_read refused");
+            Status::InvalidArgument as i32
+        }
+    }
+}
+
+fn log(mut caller: Caller<'_, JobState>, level: i32, ptr: i32, len: i32) -> i32 {
+    let Some(level) = LogLevel::from_raw(level) else {
+        let message = format!("invalid log level {level}; expected 0 (debug) to 4 (critical)");
+        return answer(&mut caller.data_mut().host, Err(Refusal(Status::InvalidArgument, message)));
+    };
+    match guest_memory::read_prefix(&mut caller, ptr, len, MAX_LINE_BYTES) {
+        Ok((message, left_out)) => {
+            let host = &mut caller.data_mut().host;
+            host.log.push_cut(level, LogSource::Guest, &message, left_out);
+            answer(host, Ok(Vec::new()))
+        }
+        Err(error) => answer(&mut caller.data_mut().host, Err(error.into())),
+    }
+}
+
+fn job_fail(mut caller: Caller<'_, JobState>, code_ptr: i32, code_len: i32, msg_ptr: i32, msg_len: i32) -> i32 {
+    let result = (|| {
+        let code = guest_memory::read(&mut caller, code_ptr, code_len, abi::MAX_ERROR_CODE_BYTES, "error code")?;
+        let code = String::from_utf8(code)
+            .ok()
+            .filter(|code| abi::is_valid_error_code(code))
+            .ok_or_else(|| Refusal(Status::InvalidArgument, "invalid error code; expected upper-case words separated by dots, such as LOGIN_FAILED or USER_ACTION_NEEDED.OAUTH_OUTDATED".into()))?;
+        let (message, _) = guest_memory::read_prefix(&mut caller, msg_ptr, msg_len, MAX_FAILURE_MESSAGE_BYTES)?;
+        let message = (!message.is_empty()).then(|| String::from_utf8_lossy(&message).into_owned());
+        let host = &mut caller.data_mut().host;
+        if let Some((first, _)) = &host.failure {
+            return Err(Refusal(Status::InvalidArgument, format!("the job already failed with {first}; only the first error code counts")));
+        }
+        tracing::info!(code = %code, "konnector reported an error");
+        host.failure = Some((code, message));
+        Ok(Vec::new())
+    })();
+    answer(&mut caller.data_mut().host, result)
+}
+
+/// Reads and parses a JSON request from guest memory.
+fn read_request<T: DeserializeOwned>(caller: &mut Caller<'_, JobState>, ptr: i32, len: i32, what: &'static str) -> Result<T, Refusal> {
+    let bytes = guest_memory::read(caller, ptr, len, MAX_REQUEST_BYTES, what)?;
+    serde_json::from_slice(&bytes).map_err(|error| Refusal(Status::InvalidArgument, format!("invalid {what}: {error}")))
+}
+
+/// Checks a write of `doctype` with `verbs` against the manifest, the
+/// reserved doctypes and the job's write cap, and counts it.
+fn admit_write(host: &mut HostState, doctype: &str, verbs: &[Verb]) -> Result<(), Refusal> {
+    if let Some((_, instead)) = RESERVED_DOCTYPES.iter().find(|(reserved, _)| *reserved == doctype) {
+        host.writes_refused += 1;
+        return Err(Refusal(Status::PermissionDenied, format!("permission denied: documents of {doctype} cannot be written directly; {instead}")));
+    }
+    for verb in verbs {
+        if let Err(denied) = host.manifest.check(doctype, *verb) {
+            host.writes_refused += 1;
+            tracing::debug!(doctype, verb = verb.name(), "write refused by the manifest");
+            return Err(Refusal(Status::PermissionDenied, denied.to_string()));
+        }
+    }
+    if host.writes >= host.max_writes {
+        return Err(Refusal(Status::LimitExceeded, format!("the job reached its limit of {} document writes", host.max_writes)));
+    }
+    host.writes += 1;
+    Ok(())
+}
+
+/// Serialises a sink's result and counts what it changed.
+fn record_write(host: &mut HostState, result: Result<WriteResult, SinkError>) -> Result<Vec<u8>, Refusal> {
+    let written = result?;
+    if written.status != WriteStatus::Unchanged {
+        host.documents_written += 1;
+    }
+    serde_json::to_vec(&written).map_err(|error| Refusal(Status::Storage, format!("failed to encode the write result: {error}")))
+}
+
+async fn doc_create(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
+    let admitted = read_request::<CreateRequest>(&mut caller, ptr, len, "create request").and_then(|request| {
+        admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Post])?;
+        Ok(request)
+    });
+    let result = match admitted {
+        Ok(request) => {
+            let (sink, context) = sink_of(&caller);
+            let written = sink.create(&context, &request.doctype, request.doc).await;
+            record_write(&mut caller.data_mut().host, written)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+async fn doc_update(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
+    let admitted = read_request::<UpdateRequest>(&mut caller, ptr, len, "update request").and_then(|request| {
+        admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Put])?;
+        Ok(request)
+    });
+    let result = match admitted {
+        Ok(request) => {
+            let (sink, context) = sink_of(&caller);
+            let written = sink.update(&context, &request.doctype, &request.id, request.rev.as_deref(), request.doc).await;
+            record_write(&mut caller.data_mut().host, written)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+async fn doc_upsert(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
+    let admitted = read_request::<UpsertRequest>(&mut caller, ptr, len, "upsert request").and_then(|request| {
+        if request.keys.is_empty() {
+            return Err(Refusal(Status::InvalidArgument, "invalid upsert request: keys is empty; name at least one field, such as [\"vendorRef\"]".into()));
+        }
+        // An upsert may create or update, so it needs both verbs.
+        admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Post, Verb::Put])?;
+        Ok(request)
+    });
+    let result = match admitted {
+        Ok(request) => {
+            let (sink, context) = sink_of(&caller);
+            let written = sink.upsert(&context, &request.doctype, &request.keys, request.doc).await;
+            record_write(&mut caller.data_mut().host, written)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+async fn file_save(mut caller: Caller<'_, JobState>, meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> CallResult {
+    let admitted = (|| {
+        let request = read_request::<FileRequest>(&mut caller, meta_ptr, meta_len, "file request")?;
+        let bytes = guest_memory::read(&mut caller, data_ptr, data_len, MAX_FILE_BYTES, "file")?;
+        let host = &mut caller.data_mut().host;
+        // Saving may replace a file of the same name, so it needs both verbs.
+        admit_file_write(host)?;
+        let dir_path = request.dir_path.clone().unwrap_or_else(|| host.default_dir_path.clone());
+        let content_type = request.content_type.clone().unwrap_or_else(|| guess_content_type(&request.name).to_owned());
+        Ok(FileWrite { dir_path, name: request.name, content_type, metadata: request.metadata, bytes })
+    })();
+    let result = match admitted {
+        Ok(file) => {
+            let (sink, context) = sink_of(&caller);
+            let written = sink.save_file(&context, file).await;
+            record_write(&mut caller.data_mut().host, written)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+fn admit_file_write(host: &mut HostState) -> Result<(), Refusal> {
+    for verb in [Verb::Post, Verb::Put] {
+        if let Err(denied) = host.manifest.check("io.cozy.files", verb) {
+            host.writes_refused += 1;
+            return Err(Refusal(Status::PermissionDenied, denied.to_string()));
+        }
+    }
+    if host.writes >= host.max_writes {
+        return Err(Refusal(Status::LimitExceeded, format!("the job reached its limit of {} document writes", host.max_writes)));
+    }
+    host.writes += 1;
+    Ok(())
+}
+
+async fn account_data_get(mut caller: Caller<'_, JobState>) -> CallResult {
+    let result = match account_of(&caller) {
+        Ok(account) => {
+            let sink = caller.data().host.sink.clone();
+            match sink.account_data(&account).await {
+                Ok(data) => serde_json::to_vec(&data).map_err(|error| Refusal(Status::Storage, format!("failed to encode account data: {error}"))),
+                Err(error) => Err(error.into()),
+            }
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+async fn account_data_set(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
+    let admitted = account_of(&caller).and_then(|account| {
+        let data = read_request::<Map<String, Value>>(&mut caller, ptr, len, "account data")?;
+        Ok((account, data))
+    });
+    let result = match admitted {
+        Ok((account, data)) => {
+            let (sink, context) = sink_of(&caller);
+            match sink.set_account_data(&context, &account, data).await {
+                Ok(()) => Ok(Vec::new()),
+                Err(error) => Err(error.into()),
+            }
+        }
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+fn sink_of(caller: &Caller<'_, JobState>) -> (Arc<dyn crate::sink::DocumentSink>, crate::sink::WriteContext) {
+    let host = &caller.data().host;
+    (host.sink.clone(), host.write_context.clone())
+}
+
+fn account_of(caller: &Caller<'_, JobState>) -> Result<String, Refusal> {
+    caller.data().host.write_context.account_id.clone().ok_or_else(|| {
+        Refusal(Status::Unsupported, "the job has no account, so it has no account data".into())
+    })
+}
+
+/// A MIME type from a file name's extension; `application/octet-stream`
+/// when unknown.
+fn guess_content_type(name: &str) -> &'static str {
+    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("txt") => "text/plain",
+        Some("html" | "htm") => "text/html",
+        Some("csv") => "text/csv",
+        Some("json") => "application/json",
+        Some("xml") => "application/xml",
+        _ => "application/octet-stream",
+    }
+}

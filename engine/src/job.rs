@@ -1,0 +1,283 @@
+//! One run of one konnector: the store, its limits, and the outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use konnector_host_api::JobInput;
+use tracing::Instrument;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::engine::{EngineError, KonnectorEngine};
+use crate::limiter::JobLimiter;
+use crate::limits::{LimitRequest, Limits};
+use crate::logs::{JobLog, LineObserver, LogSource};
+use crate::manifest::Manifest;
+use crate::outcome::{Counters, JobReport, Outcome, TrapKind};
+use crate::sink::{DocumentSink, WriteContext};
+
+/// Fuel a guest may burn before its fiber yields to the tokio runtime, so
+/// one computing job cannot starve the others of a worker thread. About a
+/// millisecond of guest code.
+const FUEL_YIELD_INTERVAL: u64 = 2_000_000;
+
+/// Everything needed to run a job.
+pub struct Job {
+    /// The job's id; also given to the guest and put in every log event.
+    pub id: String,
+    /// The konnector: a WebAssembly module (binary or WAT text) that is a
+    /// WASI preview 1 command.
+    pub wasm: Arc<[u8]>,
+    /// The konnector's manifest; [`Manifest::unprivileged`] for a module
+    /// without one.
+    pub manifest: Arc<Manifest>,
+    /// The job's input. `job_id` and `konnector` are filled in from `id` and
+    /// the manifest.
+    pub input: JobInput,
+    /// Limits the job asks for, checked against the engine's ceilings.
+    pub limits: LimitRequest,
+    /// Where documents and files go.
+    pub sink: Arc<dyn DocumentSink>,
+    /// Called with each kept log line as the job runs.
+    pub log_observer: Option<LineObserver>,
+}
+
+/// Store data of a job: WASI, the limiter and the host API's state.
+pub(crate) struct JobState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limiter: JobLimiter,
+    pub(crate) host: HostState,
+}
+
+/// State of the `konnector_v1` host functions for one job.
+pub(crate) struct HostState {
+    pub(crate) input_json: Vec<u8>,
+    /// The result buffer of the ABI.
+    pub(crate) result: Vec<u8>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) sink: Arc<dyn DocumentSink>,
+    pub(crate) write_context: WriteContext,
+    /// Folder for files that name none: the account's `folder_path` field.
+    pub(crate) default_dir_path: String,
+    pub(crate) log: JobLog,
+    /// The first error code the guest reported, with its message.
+    pub(crate) failure: Option<(String, Option<String>)>,
+    /// Writes that reached the sink, counted against `max_writes`.
+    pub(crate) writes: u64,
+    pub(crate) max_writes: u64,
+    pub(crate) documents_written: u64,
+    pub(crate) writes_refused: u64,
+}
+
+impl KonnectorEngine {
+    /// Runs a job to its end and reports how it ended.
+    ///
+    /// Every way a guest can fail (a trap, a limit, a refused import) is an
+    /// [`Outcome`] in the report; this returns an error only when the job
+    /// could not start: invalid module bytes, or limits above the ceilings.
+    pub async fn run(&self, job: Job) -> Result<JobReport, EngineError> {
+        let span = tracing::info_span!("job", job_id = %job.id, konnector = %job.manifest.slug);
+        self.run_job(job).instrument(span).await
+    }
+
+    async fn run_job(&self, job: Job) -> Result<JobReport, EngineError> {
+        let limits = Limits::default().with_requests(&job.limits, &self.config.ceiling)?;
+        let prepared = self.prepare(&job.wasm)?;
+        tracing::debug!(module = %hex::encode(&prepared.digest[..8]), source = ?prepared.source, "module ready");
+
+        let log = JobLog::new(limits.log_bytes, limits.log_lines, job.log_observer.clone());
+        let mut input = job.input;
+        input.job_id = job.id.clone();
+        input.konnector = job.manifest.slug.clone();
+        let started = Instant::now();
+
+        // Imports are checked before anything runs, so a module asking for
+        // a capability the engine does not offer never starts.
+        let refusal = crate::hostcalls::check_module(&prepared.module);
+        let pre = match (refusal, &prepared.pre) {
+            (None, Some(pre)) => pre.clone(),
+            (refusal, _) => {
+                let outcome = refusal.unwrap_or_else(|| Outcome::PolicyRefusal {
+                    rule: "unknown_import".into(),
+                    message: "the module's imports do not match the host API".into(),
+                });
+                tracing::info!(%outcome, "job refused before it started");
+                let counters = Counters { wall_time_ms: elapsed_ms(started), ..Counters::default() };
+                return Ok(JobReport {
+                    job_id: job.id,
+                    konnector: job.manifest.slug.clone(),
+                    outcome,
+                    counters,
+                    logs: Vec::new(),
+                });
+            }
+        };
+
+        let host = host_state(&input, &job.manifest, job.sink.clone(), log.clone(), &limits);
+        let state = JobState {
+            wasi: wasi_context(&job.manifest.slug, &log),
+            limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
+            host,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let setup = store
+            .set_fuel(limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)));
+        if let Err(error) = setup {
+            return Err(EngineError::Wasmtime(error));
+        }
+        // The epoch deadline stops a guest that computes; the timeout below
+        // stops one that waits in a host call. One tick is added so that the
+        // epoch never fires before the timeout's deadline.
+        let tick_ms = self.config.epoch_tick_ms;
+        store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
+        store.epoch_deadline_trap();
+
+        tracing::info!(fuel = limits.fuel, deadline_ms = limits.deadline_ms, memory_bytes = limits.memory_bytes, "job started");
+        let deadline = Duration::from_millis(limits.deadline_ms);
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        };
+        let result = tokio::time::timeout(deadline, run).await;
+        let wall_time_ms = elapsed_ms(started);
+
+        log.flush_streams();
+        let state = store.data();
+        let outcome = classify(result, state);
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.data();
+        let (log_lines, log_bytes_dropped, log_lines_dropped) = log.counts();
+        let counters = Counters {
+            fuel_used: limits.fuel.saturating_sub(fuel_left),
+            peak_memory_bytes: state.limiter.peak_memory_bytes as u64,
+            wall_time_ms,
+            documents_written: state.host.documents_written,
+            writes_refused: state.host.writes_refused,
+            log_lines,
+            log_bytes_dropped,
+            log_lines_dropped,
+        };
+        tracing::info!(
+            outcome = outcome.kind_name(),
+            fuel_used = counters.fuel_used,
+            peak_memory_bytes = counters.peak_memory_bytes,
+            wall_time_ms,
+            documents_written = counters.documents_written,
+            "job ended"
+        );
+        Ok(JobReport {
+            job_id: job.id,
+            konnector: job.manifest.slug.clone(),
+            outcome,
+            counters,
+            logs: log.take_lines(),
+        })
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn host_state(
+    input: &JobInput,
+    manifest: &Arc<Manifest>,
+    sink: Arc<dyn DocumentSink>,
+    log: JobLog,
+    limits: &Limits,
+) -> HostState {
+    let string_field = |name: &str| input.fields.get(name).and_then(|value| value.as_str()).map(str::to_owned);
+    let write_context = WriteContext {
+        slug: manifest.slug.clone(),
+        konnector_version: manifest.version.clone(),
+        account_id: input.account.clone(),
+        source_account_identifier: string_field("login")
+            .or_else(|| string_field("email"))
+            .or_else(|| string_field("identifier")),
+    };
+    HostState {
+        // Serialising a struct of strings and JSON values cannot fail.
+        input_json: serde_json::to_vec(input).unwrap_or_default(),
+        result: Vec::new(),
+        manifest: manifest.clone(),
+        sink,
+        write_context,
+        default_dir_path: string_field("folder_path").unwrap_or_else(|| "/".into()),
+        log,
+        failure: None,
+        writes: 0,
+        max_writes: limits.documents,
+        documents_written: 0,
+        writes_refused: 0,
+    }
+}
+
+/// WASI with nothing in it: no preopened directory, no environment variable,
+/// no argument but the program name, no socket, stdin closed; stdout and
+/// stderr go to the job's log. Clocks and random numbers are the host's.
+fn wasi_context(slug: &str, log: &JobLog) -> WasiP1Ctx {
+    let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+    builder
+        .arg(slug)
+        .stdout(log.stdio(LogSource::Stdout))
+        .stderr(log.stdio(LogSource::Stderr))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder.build_p1()
+}
+
+fn classify(
+    result: Result<wasmtime::Result<()>, tokio::time::error::Elapsed>,
+    state: &JobState,
+) -> Outcome {
+    let reported = || {
+        state.host.failure.as_ref().map(|(code, message)| Outcome::KonnectorError {
+            code: code.clone(),
+            message: message.clone(),
+        })
+    };
+    let error = match result {
+        Err(_elapsed) => return Outcome::DeadlinePassed,
+        Ok(Ok(())) => return reported().unwrap_or(Outcome::Succeeded),
+        Ok(Err(error)) => error,
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return match (exit.0, reported()) {
+            (_, Some(reported)) => reported,
+            (0, None) => Outcome::Succeeded,
+            (status, None) => Outcome::Trap { trap: TrapKind::Exit(status), message: format!("the konnector exited with status {status}") },
+        };
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    match trap {
+        Some(Trap::OutOfFuel) => return Outcome::CpuBudgetExhausted,
+        Some(Trap::Interrupt) => return Outcome::DeadlinePassed,
+        _ => {}
+    }
+    // A guest that was denied memory and then failed failed because of it:
+    // Rust's and C's allocators abort with `unreachable` on a failed grow.
+    if state.limiter.memory_denied {
+        return Outcome::MemoryLimitReached;
+    }
+    if let Some(reported) = reported() {
+        return reported;
+    }
+    let kind = match trap {
+        Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+        Some(Trap::MemoryOutOfBounds | Trap::HeapMisaligned) => TrapKind::MemoryOutOfBounds,
+        Some(Trap::TableOutOfBounds | Trap::IndirectCallToNull) => TrapKind::TableOutOfBounds,
+        Some(Trap::BadSignature) => TrapKind::BadSignature,
+        Some(Trap::IntegerDivisionByZero) => TrapKind::IntegerDivisionByZero,
+        Some(Trap::IntegerOverflow | Trap::BadConversionToInteger) => TrapKind::IntegerOverflow,
+        Some(_) => TrapKind::Other,
+        None if state.limiter.table_denied => TrapKind::TableOutOfBounds,
+        None => TrapKind::Host,
+    };
+    Outcome::Trap { trap: kind, message: format!("{error:#}") }
+}
