@@ -1,0 +1,19 @@
+//! Builds konnector folders into WebAssembly modules that the engine runs.
+//!
+//! A konnector folder contains a `manifest.konnector` and the konnector's
+//! sources. Its build is a `wasm32-wasip1` command module whose only imports
+//! outside WASI are the `konnector_v1` host functions (see
+//! `konnector-host-api`).
+//!
+//! * Rust konnectors ([`rust`]) are cargo packages that depend on
+//!   `konnector-host-api` with its `guest` feature; cargo builds them as they
+//!   are, in release mode.
+//!
+//! NOTE: only the Rust toolchain exists so far. The JavaScript toolchain
+//! (bundling, bytecode compilation for the shared QuickJS runtime,
+//! pre-initialisation) and the check of a module's imports belong in this
+//! crate too.
+
+pub mod rust;
+
+pub use rust::{BuildError, WASM_TARGET, build_rust_konnector, is_rust_konnector};
