@@ -1,0 +1,8 @@
+//! Integration tests, one module per topic.
+
+mod limits;
+mod permissions;
+mod sample;
+mod sandbox;
+mod support;
+mod wat;
