@@ -1,5 +1,6 @@
 //! `konnector run`: one job into the embedded store.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use konnector_engine::host_api::JobInput;
+use konnector_engine::net::OperatorNetConfig;
 use konnector_engine::store::SqliteStore;
 use konnector_engine::{
     EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest, Limits, LineObserver, LogLine,
@@ -49,6 +51,41 @@ pub(crate) struct RunArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    network: NetworkArgs,
+}
+
+/// Operator-only network settings; a manifest can grant none of them.
+#[derive(Args)]
+pub(crate) struct NetworkArgs {
+    /// Resolve HOST:PORT to ADDRESS instead of asking DNS, as curl's --resolve (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    resolve: Vec<String>,
+    /// Connect to ADDRESS:PORT2 for requests to HOST:PORT, as curl's --connect-to (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDRESS:PORT2")]
+    connect_to: Vec<String>,
+    /// Allow requests to this one private or loopback ADDRESS:PORT (repeatable).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    allow_private: Vec<String>,
+    /// Trust the CA certificates of this PEM file too, besides the usual web roots (repeatable).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+}
+
+impl NetworkArgs {
+    fn operator_config(&self) -> anyhow::Result<OperatorNetConfig> {
+        let resolve = self.resolve.iter().map(|text| text.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+        let connect_to = self.connect_to.iter().map(|text| text.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+        let allow_private = self
+            .allow_private
+            .iter()
+            .map(|text| {
+                text.parse::<SocketAddr>()
+                    .with_context(|| format!("invalid --allow-private {text:?}: expected ADDRESS:PORT such as 127.0.0.1:8443 or [::1]:8443"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(OperatorNetConfig { resolve, connect_to, allow_private, ca_files: self.ca_file.clone(), stack_origins: Vec::new() })
+    }
 }
 
 /// Limit flags; each lowers (or raises up to the operator's ceiling) a default.
@@ -111,6 +148,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stack_bytes: limits.stack_bytes.unwrap_or(Limits::default().stack_bytes),
         max_concurrent_jobs: 4,
         cache_dir: args.cache_dir.clone().or_else(crate::default_cache_dir),
+        network: Arc::new(args.network.operator_config()?),
         ..EngineConfig::default()
     };
     let engine = KonnectorEngine::new(config)?;
@@ -188,7 +226,7 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
         return;
     }
     eprintln!(
-        "{}: {} ({} ms, {} fuel, peak memory {} KiB, {} documents written, {} writes refused, {} log bytes dropped)",
+        "{}: {} ({} ms, {} fuel, peak memory {} KiB, {} documents written, {} writes refused, {} HTTP requests ({} refused), {} log bytes dropped)",
         module_path.display(),
         report.outcome,
         counters.wall_time_ms,
@@ -196,6 +234,8 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
         counters.peak_memory_bytes / 1024,
         counters.documents_written,
         counters.writes_refused,
+        counters.http_requests,
+        counters.http_refused,
         counters.log_bytes_dropped,
     );
     if counters.documents_written > 0 {

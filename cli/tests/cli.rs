@@ -23,6 +23,40 @@ fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/rust-bills")
 }
 
+/// The fixture vendor site, on a runtime of its own, and the flags that make
+/// `https://vendor.example` reach it.
+struct Site {
+    flags: Vec<String>,
+    _ca: tempfile::NamedTempFile,
+    _site: vendor_site::VendorSite,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn site() -> Site {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let site = runtime
+        .block_on(vendor_site::VendorSite::start(vendor_site::SiteConfig::default()))
+        .expect("fixture site starts");
+    let https = site.https_addr().expect("https listener");
+    let ca = tempfile::NamedTempFile::new().expect("CA file");
+    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
+    let flags = vec![
+        "--connect-to".to_owned(),
+        format!("vendor.example:443:{https}"),
+        "--allow-private".to_owned(),
+        https.to_string(),
+        "--ca-file".to_owned(),
+        ca.path().display().to_string(),
+    ];
+    Site { flags, _ca: ca, _site: site, _runtime: runtime }
+}
+
+fn with_site<'a>(args: &[&'a str], site: &'a Site) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(site.flags.iter().map(String::as_str));
+    all
+}
+
 fn stdout_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
 }
@@ -38,14 +72,15 @@ fn run_sample_then_docs() {
     let work = tempfile::tempdir().expect("temporary folder");
     let sample = sample_dir();
     let sample = sample.to_str().expect("UTF-8 path");
-    let fields = r#"{"login": "me@example.com", "password": "secret"}"#;
+    let fields = r#"{"login": "demo@example.com", "password": "demo-password"}"#;
+    let site = site();
 
-    let first = konnector(&["run", sample, "--fields", fields, "--json"], work.path());
+    let first = konnector(&with_site(&["run", sample, "--fields", fields, "--json"], &site), work.path());
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
     let result = last_json(&first);
     assert_eq!(result["status"], "done");
     assert_eq!(result["error"], Value::Null);
-    assert_eq!(result["counters"]["documents_written"], 6);
+    assert_eq!(result["counters"]["documents_written"], 24);
     assert!(work.path().join("konnector.sqlite").is_file());
 
     let docs = konnector(&["docs", "--doctype", "io.cozy.bills"], work.path());
@@ -54,10 +89,10 @@ fn run_sample_then_docs() {
         .iter()
         .map(|line| serde_json::from_str(line).expect("JSON line"))
         .collect();
-    assert_eq!(bills.len(), 3);
+    assert_eq!(bills.len(), 12);
     assert!(bills.iter().all(|bill| bill["_type"] == "io.cozy.bills"));
 
-    let second = konnector(&["run", sample, "--fields", fields, "--json"], work.path());
+    let second = konnector(&with_site(&["run", sample, "--fields", fields, "--json"], &site), work.path());
     assert_eq!(last_json(&second)["counters"]["documents_written"], 0);
 }
 
@@ -65,8 +100,10 @@ fn run_sample_then_docs() {
 fn wrong_password_exits_one() {
     let work = tempfile::tempdir().expect("temporary folder");
     let sample = sample_dir();
-    let fields = r#"{"login": "me@example.com", "password": "wrong"}"#;
-    let output = konnector(&["run", sample.to_str().expect("UTF-8"), "--fields", fields, "--json"], work.path());
+    let fields = r#"{"login": "demo@example.com", "password": "wrong"}"#;
+    let site = site();
+    let args = ["run", sample.to_str().expect("UTF-8"), "--fields", fields, "--json"];
+    let output = konnector(&with_site(&args, &site), work.path());
     assert_eq!(output.status.code(), Some(1));
     let result = last_json(&output);
     assert_eq!(result["status"], "errored");
@@ -129,6 +166,19 @@ fn limit_above_ceiling_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("memory_bytes"), "{stderr}");
+}
+
+#[test]
+fn bad_network_flags_name_the_value() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    std::fs::write(work.path().join("empty.wat"), r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+        .expect("write guest");
+    for (flag, value) in [("--allow-private", "localhost"), ("--connect-to", "vendor.example:443"), ("--resolve", "x:y:z")] {
+        let output = konnector(&["run", "empty.wat", flag, value], work.path());
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(value), "{flag}: {stderr}");
+    }
 }
 
 #[test]

@@ -16,9 +16,10 @@ use wasmtime::{
 use crate::cache::{CacheSource, ModuleCache};
 use crate::job::JobState;
 use crate::limits::Limits;
+use crate::net::{NetLimits, OperatorNetConfig, Resolver, SystemResolver};
 
 /// Operator settings of an engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// The most any job may ask for. Default [`Limits::ceiling`].
     pub ceiling: Limits,
@@ -35,6 +36,28 @@ pub struct EngineConfig {
     /// How often the epoch advances, in milliseconds: the resolution of the
     /// wall-clock deadline for a guest that computes. Default 10.
     pub epoch_tick_ms: u64,
+    /// Network settings only the operator gives: resolve and connect-to
+    /// overrides, private addresses allowed, extra CA files, the stack's
+    /// origins. Default: none of them.
+    pub network: Arc<OperatorNetConfig>,
+    /// Caps on each job's HTTP traffic. Default [`NetLimits::default`].
+    pub net_limits: NetLimits,
+    /// How host names are resolved. Default the system resolver.
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("ceiling", &self.ceiling)
+            .field("stack_bytes", &self.stack_bytes)
+            .field("max_concurrent_jobs", &self.max_concurrent_jobs)
+            .field("cache_dir", &self.cache_dir)
+            .field("epoch_tick_ms", &self.epoch_tick_ms)
+            .field("network", &self.network)
+            .field("net_limits", &self.net_limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EngineConfig {
@@ -45,6 +68,9 @@ impl Default for EngineConfig {
             max_concurrent_jobs: 256,
             cache_dir: None,
             epoch_tick_ms: 10,
+            network: Arc::new(OperatorNetConfig::default()),
+            net_limits: NetLimits::default(),
+            resolver: Arc::new(SystemResolver),
         }
     }
 }

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use wasmtime::{Caller, Engine, ExternType, Linker, Module};
 
 use crate::guest_memory::{self, MemoryError};
-use crate::job::{HostState, JobState};
+use crate::job::{HostState, JobState, PendingBody};
+use crate::net::FetchRequest;
 use crate::logs::{LogSource, MAX_LINE_BYTES};
 use crate::manifest::Verb;
 use crate::outcome::Outcome;
@@ -116,6 +117,14 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
             Box::new(file_save(caller, meta_ptr, meta_len, data_ptr, data_len))
         },
     )?;
+    linker.func_wrap_async(
+        module,
+        abi::HTTP_FETCH,
+        |caller, (req_ptr, req_len, body_ptr, body_len): (i32, i32, i32, i32)| {
+            Box::new(http_fetch(caller, req_ptr, req_len, body_ptr, body_len))
+        },
+    )?;
+    linker.func_wrap(module, abi::HTTP_BODY_READ, http_body_read)?;
     linker.func_wrap_async(module, abi::ACCOUNT_DATA_GET, |caller, (): ()| {
         Box::new(account_data_get(caller))
     })?;
@@ -366,6 +375,71 @@ async fn account_data_set(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) 
     Ok(answer(&mut caller.data_mut().host, result))
 }
 
+/// Response bytes a job may keep in the host, unread, across its open
+/// bodies. A fetch while more is held fails with `limit_exceeded`: the
+/// guest must read earlier bodies to their end first. 64 MiB is two
+/// responses at the default `max_response_bytes`.
+pub const MAX_HELD_BODY_BYTES: usize = 64 << 20;
+
+/// Largest piece `http_body_read` returns at once, in bytes.
+const MAX_BODY_PIECE_BYTES: usize = 1 << 20;
+
+async fn http_fetch(mut caller: Caller<'_, JobState>, req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> CallResult {
+    let admitted = (|| {
+        let request = read_request::<abi::FetchRequest>(&mut caller, req_ptr, req_len, "fetch request")?;
+        let max_body = usize::try_from(client_body_cap(&caller)).unwrap_or(usize::MAX);
+        let body = guest_memory::read(&mut caller, body_ptr, body_len, max_body, "request body")?;
+        let host = &mut caller.data_mut().host;
+        let held: usize = host.bodies.values().map(|body| body.bytes.len() - body.offset).sum();
+        if held > MAX_HELD_BODY_BYTES {
+            return Err(Refusal(Status::LimitExceeded, format!("request to {} not sent: {held} bytes of earlier responses are unread; read their bodies to the end first", request.url)));
+        }
+        let client = host.http.clone().map_err(|reason| Refusal(Status::Unsupported, reason))?;
+        Ok((client, FetchRequest::from_guest(request, body)))
+    })();
+    let result = match admitted {
+        Ok((client, request)) => match client.fetch(request).await {
+            Ok(response) => {
+                let host = &mut caller.data_mut().host;
+                let handle = host.next_body_handle;
+                host.next_body_handle = host.next_body_handle.wrapping_add(1).max(1);
+                let answer = abi::FetchResponse {
+                    status: response.status,
+                    url: response.url,
+                    headers: response.headers,
+                    body_handle: handle,
+                    body_size: response.body.len() as u64,
+                };
+                host.bodies.insert(handle, PendingBody { bytes: response.body, offset: 0 });
+                serde_json::to_vec(&answer).map_err(|error| Refusal(Status::Network, format!("failed to encode the response: {error}")))
+            }
+            Err(error) => {
+                tracing::debug!(kind = error.kind().name(), url = error.url(), reason = error.reason(), "fetch failed");
+                Err(Refusal(error.kind().status(), error.to_string()))
+            }
+        },
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+fn http_body_read(mut caller: Caller<'_, JobState>, handle: i32, max_len: i32) -> i32 {
+    let host = &mut caller.data_mut().host;
+    let handle = handle as u32;
+    let Some(body) = host.bodies.get_mut(&handle) else {
+        let message = format!("no response body with handle {handle}; it was never returned or was already read to the end");
+        return answer(host, Err(Refusal(Status::InvalidArgument, message)));
+    };
+    let wanted = (max_len as u32 as usize).min(MAX_BODY_PIECE_BYTES);
+    let end = body.offset.saturating_add(wanted).min(body.bytes.len());
+    let piece = body.bytes[body.offset..end].to_vec();
+    body.offset = end;
+    if piece.is_empty() {
+        host.bodies.remove(&handle);
+    }
+    answer(host, Ok(piece))
+}
+
 fn sink_of(caller: &Caller<'_, JobState>) -> (Arc<dyn crate::sink::DocumentSink>, crate::sink::WriteContext) {
     let host = &caller.data().host;
     (host.sink.clone(), host.write_context.clone())
@@ -392,4 +466,10 @@ fn guess_content_type(name: &str) -> &'static str {
         Some("xml") => "application/xml",
         _ => "application/octet-stream",
     }
+}
+
+/// Largest request body the job's HTTP client accepts; a larger range is
+/// refused before it is copied.
+fn client_body_cap(caller: &Caller<'_, JobState>) -> u64 {
+    caller.data().host.max_request_body_bytes
 }

@@ -1,5 +1,6 @@
 //! One run of one konnector: the store, its limits, and the outcome.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::limiter::JobLimiter;
 use crate::limits::{LimitRequest, Limits};
 use crate::logs::{JobLog, LineObserver, LogSource};
 use crate::manifest::Manifest;
+use crate::net::HttpClient;
 use crate::outcome::{Counters, JobReport, Outcome, TrapKind};
 use crate::sink::{DocumentSink, WriteContext};
 
@@ -68,6 +70,21 @@ pub(crate) struct HostState {
     pub(crate) max_writes: u64,
     pub(crate) documents_written: u64,
     pub(crate) writes_refused: u64,
+    /// The job's HTTP client; `None` when it could not be built (a bad CA
+    /// file), and then fetch answers with the reason.
+    pub(crate) http: Result<Arc<HttpClient>, String>,
+    /// Bodies of responses the guest has not read to the end, by handle.
+    pub(crate) bodies: HashMap<u32, PendingBody>,
+    pub(crate) next_body_handle: u32,
+    /// The HTTP client's `max_request_body_bytes`.
+    pub(crate) max_request_body_bytes: u64,
+}
+
+/// A response body waiting in the host for `http_body_read`.
+pub(crate) struct PendingBody {
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes already read.
+    pub(crate) offset: usize,
 }
 
 impl KonnectorEngine {
@@ -114,7 +131,17 @@ impl KonnectorEngine {
             }
         };
 
-        let host = host_state(&input, &job.manifest, job.sink.clone(), log.clone(), &limits);
+        let mut host = host_state(&input, &job.manifest, job.sink.clone(), log.clone(), &limits);
+        host.http = HttpClient::new(
+            job.manifest.network.clone(),
+            self.config.network.clone(),
+            self.config.net_limits.clone(),
+            started + Duration::from_millis(limits.deadline_ms),
+            self.config.resolver.clone(),
+        )
+        .map(Arc::new)
+        .map_err(|error| format!("the network is not available to this job: {error}"));
+        host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),
             limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
@@ -151,7 +178,11 @@ impl KonnectorEngine {
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
         let (log_lines, log_bytes_dropped, log_lines_dropped) = log.counts();
+        let net = state.host.http.as_ref().map(|client| client.counters()).ok();
         let counters = Counters {
+            http_requests: net.as_ref().map_or(0, |net| net.requests),
+            http_refused: net.as_ref().map_or(0, |net| net.refused),
+            http_bytes_received: net.as_ref().map_or(0, |net| net.bytes_received),
             fuel_used: limits.fuel.saturating_sub(fuel_left),
             peak_memory_bytes: state.limiter.peak_memory_bytes as u64,
             wall_time_ms,
@@ -213,6 +244,10 @@ fn host_state(
         max_writes: limits.documents,
         documents_written: 0,
         writes_refused: 0,
+        http: Err("the network is not set up".into()),
+        bodies: HashMap::new(),
+        next_body_handle: 1,
+        max_request_body_bytes: 0,
     }
 }
 

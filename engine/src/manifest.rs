@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::net::{NetPolicyError, NetworkPolicy};
+
 mod permissions;
 
 pub use permissions::{
@@ -51,6 +53,9 @@ pub struct Manifest {
     /// Vendor website (`vendor_link`), if any. Not checked to be a URL,
     /// because some manifests, such as the template's, hold a placeholder.
     pub vendor_link: Option<String>,
+    /// Hosts the konnector may reach with fetch (`network.hosts`, else the
+    /// host of `vendor_link` and its subdomains).
+    pub network: NetworkPolicy,
     /// Runtime language (`language`) such as `"node"`, if any.
     pub language: Option<String>,
     /// Login form (`fields`): field name to settings such as
@@ -126,6 +131,7 @@ impl Manifest {
             fields: Map::new(),
             parameters: Map::new(),
             permissions: Vec::new(),
+            network: NetworkPolicy::deny_all(),
             raw: Value::Object(raw),
         }
     }
@@ -310,6 +316,7 @@ fn from_value(raw: Value) -> Result<Manifest, ManifestError> {
     let fields = optional_object(document, "fields", "field names to form settings")?;
     let parameters = optional_object(document, "parameters", "parameter names to values")?;
     let permissions = permissions::parse_permissions(document.get("permissions"))?;
+    let network = network_policy(&raw, &slug)?;
 
     Ok(Manifest {
         name: name.unwrap_or_else(|| slug.clone()),
@@ -320,8 +327,30 @@ fn from_value(raw: Value) -> Result<Manifest, ManifestError> {
         fields,
         parameters,
         permissions,
+        network,
         raw,
     })
+}
+
+/// The hosts the konnector may reach: `network.hosts`, else the host of
+/// `vendor_link` and its subdomains. A `vendor_link` that names no host (the
+/// template's placeholder) gives a konnector that may reach no host.
+fn network_policy(raw: &Value, slug: &str) -> Result<NetworkPolicy, ManifestError> {
+    match NetworkPolicy::from_manifest(raw) {
+        Ok(policy) => Ok(policy),
+        Err(NetPolicyError::InvalidVendorLink { value, reason }) => {
+            tracing::warn!(konnector = slug, vendor_link = %value, %reason, "vendor_link names no host, so the konnector may reach no host");
+            Ok(NetworkPolicy::deny_all())
+        }
+        Err(NetPolicyError::InvalidNetworkField) => Err(ManifestError::field(
+            "network",
+            "expected an object with a hosts list, such as {\"hosts\": [\"vendor.example\", \"*.vendor.example\"]}",
+        )),
+        Err(NetPolicyError::InvalidPattern { index, pattern, reason }) => Err(ManifestError::field(
+            format!("network.hosts[{index}]"),
+            format!("{pattern} is not a host pattern ({reason}); use a name such as \"vendor.example\", \"*.vendor.example\" or \"https://vendor.example:8443\""),
+        )),
+    }
 }
 
 fn parse_slug(value: Option<&Value>) -> Result<String, ManifestError> {

@@ -133,6 +133,12 @@ pub struct Counters {
     pub documents_written: u64,
     /// Writes refused by the manifest's permissions.
     pub writes_refused: u64,
+    /// HTTP requests sent or refused, every redirect hop counted.
+    pub http_requests: u64,
+    /// HTTP requests the network policy refused.
+    pub http_refused: u64,
+    /// Response bytes received, after decoding.
+    pub http_bytes_received: u64,
     /// Log lines kept.
     pub log_lines: u64,
     /// Log bytes dropped because of the log caps.

@@ -43,7 +43,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    CreateRequest, FileRequest, JobInput, LogLevel, Status, UpdateRequest, UpsertRequest,
+    CreateRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel, Status, UpdateRequest, UpsertRequest,
     WriteResult,
 };
 
@@ -287,6 +287,66 @@ pub fn set_account_data(data: &Map<String, Value>) -> Result<(), Error> {
     check(sys::account_data_set(&body), context)
 }
 
+/// A response read to the end: what [`fetch`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status of the last hop (4xx and 5xx included).
+    pub status: u16,
+    /// URL of the last hop, after the redirects the host followed.
+    pub url: String,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The decoded body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The value of the first header named `name` (compared ignoring case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body as text, with invalid UTF-8 replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Size of the pieces [`fetch`] reads a body in.
+const BODY_PIECE_BYTES: i32 = 256 * 1024;
+
+/// Sends an HTTP request through the host and reads the whole response.
+///
+/// The host checks the URL and every redirect against the konnector's
+/// network policy, follows redirects, keeps the job's cookies and decodes
+/// compressed bodies.
+///
+/// # Errors
+///
+/// [`Status::Network`] when the policy refused the request or the vendor
+/// could not be reached, [`Status::InvalidArgument`] for a malformed request,
+/// [`Status::LimitExceeded`] when a per-job cap stopped it. The message names
+/// the URL and the rule.
+pub fn fetch(request: &FetchRequest, body: &[u8]) -> Result<Response, Error> {
+    let context = || format!("failed to fetch {}", request.url);
+    let encoded = encode(request, context)?;
+    check(sys::http_fetch(&encoded, body), context)?;
+    let head: FetchResponse = decode(&read_result()?, context)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(head.body_size).unwrap_or(0));
+    loop {
+        check(sys::http_body_read(head.body_handle, BODY_PIECE_BYTES), context)?;
+        let piece = read_result()?;
+        if piece.is_empty() {
+            break;
+        }
+        bytes.extend_from_slice(&piece);
+    }
+    Ok(Response { status: head.status, url: head.url, headers: head.headers, body: bytes })
+}
+
 /// Converts a value (a `serde_json::json!` object or a `Serialize` struct)
 /// into the JSON object that [`create`], [`update`] and [`upsert`] take.
 ///
@@ -392,6 +452,8 @@ mod sys {
             pub fn file_save(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> i32;
             pub fn account_data_get() -> i32;
             pub fn account_data_set(ptr: i32, len: i32) -> i32;
+            pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
+            pub fn http_body_read(handle: i32, max_len: i32) -> i32;
         }
     }
 
@@ -465,6 +527,17 @@ mod sys {
         // SAFETY: the host only reads `data`, borrowed for the call.
         unsafe { imports::account_data_set(ptr(data), len(data)) }
     }
+
+    pub fn http_fetch(request: &[u8], body: &[u8]) -> i32 {
+        // SAFETY: the host only reads `request` and `body`, both borrowed
+        // for the call.
+        unsafe { imports::http_fetch(ptr(request), len(request), ptr(body), len(body)) }
+    }
+
+    pub fn http_body_read(handle: u32, max_len: i32) -> i32 {
+        // SAFETY: takes no pointer; the host only fills its result buffer.
+        unsafe { imports::http_body_read(handle as i32, max_len) }
+    }
 }
 
 /// Stand-ins for the imports on targets that cannot have them: every call
@@ -524,6 +597,14 @@ mod sys {
     }
 
     pub fn account_data_set(_data: &[u8]) -> i32 {
+        UNSUPPORTED
+    }
+
+    pub fn http_fetch(_request: &[u8], _body: &[u8]) -> i32 {
+        UNSUPPORTED
+    }
+
+    pub fn http_body_read(_handle: u32, _max_len: i32) -> i32 {
         UNSUPPORTED
     }
 }

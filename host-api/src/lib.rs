@@ -46,9 +46,11 @@
 //! | [`FILE_SAVE`] | `(meta_ptr, meta_len, data_ptr, data_len) -> status` with a [`FileRequest`] | [`WriteResult`] |
 //! | [`ACCOUNT_DATA_GET`] | `() -> status` | the account's saved data, a JSON object (`{}` when none) |
 //! | [`ACCOUNT_DATA_SET`] | `(ptr, len) -> status` with a JSON object | empty |
+//! | [`HTTP_FETCH`] | `(req_ptr, req_len, body_ptr, body_len) -> status` with a [`FetchRequest`] | [`FetchResponse`] |
+//! | [`HTTP_BODY_READ`] | `(handle, max_len) -> status` | the next piece of a response body; empty at its end |
 //!
-//! HTTP functions (`http_fetch` and reading a response body in pieces) are
-//! reserved names in this module and come with their own request types.
+//! The HTTP functions and the network policy they obey are described in
+//! the `http` module's documentation ([`HTTP_FETCH`]).
 //!
 //! # Ending a job
 //!
@@ -120,6 +122,8 @@ pub const FUNCTIONS: &[&str] = &[
     FILE_SAVE,
     ACCOUNT_DATA_GET,
     ACCOUNT_DATA_SET,
+    HTTP_FETCH,
+    HTTP_BODY_READ,
 ];
 
 /// Status returned by every function of the ABI except [`RESULT_LEN`].

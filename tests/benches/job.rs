@@ -11,8 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
 use konnector_engine::store::SqliteStore;
+use konnector_engine::net::{ConnectTo, OperatorNetConfig};
 use konnector_engine::{EngineConfig, Job, KonnectorEngine, LimitRequest, Outcome};
 use serde_json::json;
+use vendor_site::{SiteConfig, VendorSite};
 
 /// The smallest konnector: a `_start` that returns.
 const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
@@ -24,7 +26,7 @@ fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job
         manifest,
         input: JobInput {
             account: Some("bench-account".into()),
-            fields: json!({"login": "bench@example.com", "password": "secret"}).as_object().cloned().unwrap_or_default(),
+            fields: json!({"login": "demo@example.com", "password": "demo-password"}).as_object().cloned().unwrap_or_default(),
             ..JobInput::default()
         },
         limits: LimitRequest::default(),
@@ -35,7 +37,18 @@ fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job
 
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let engine = KonnectorEngine::new(EngineConfig::default()).expect("engine");
+    let site = runtime.block_on(VendorSite::start(SiteConfig::default())).expect("fixture site");
+    let https = site.https_addr().expect("https listener");
+    let ca = tempfile::NamedTempFile::new().expect("CA file");
+    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
+    let network = OperatorNetConfig {
+        connect_to: vec![ConnectTo { host: "vendor.example".into(), port: 443, target: https }],
+        allow_private: vec![https],
+        ca_files: vec![ca.path().to_owned()],
+        ..OperatorNetConfig::default()
+    };
+    let config = EngineConfig { network: Arc::new(network), ..EngineConfig::default() };
+    let engine = KonnectorEngine::new(config).expect("engine");
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = dir.path().join("bench.sqlite");
     let store = Arc::new(SqliteStore::open(&db, &SqliteStore::default_files_dir(&db)).expect("store"));
@@ -49,8 +62,8 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    // The sample after its first run: every write is an unchanged upsert,
-    // so this is the cost of a job that reads, compares and writes nothing.
+    // The sample after its first run, against the fixture site over HTTPS:
+    // log in, 3 pages, 12 PDF downloads, and 24 writes that change nothing.
     let sample: Arc<[u8]> = Arc::from(std::fs::read(konnector_tests::samples::RUST_BILLS_WASM).expect("sample built"));
     let manifest = Arc::new(
         Manifest::load(&konnector_tests::samples::dir("rust-bills").join("manifest.konnector")).expect("manifest"),

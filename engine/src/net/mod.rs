@@ -65,4 +65,4 @@ pub use error::{FetchError, FetchErrorKind, NetConfigError, NetPolicyError};
 pub use limits::*;
 pub use pattern::{HostPattern, Scheme, canonical_host_name};
 pub use policy::{CheckedTarget, NetGuard, NetworkPolicy, OperatorNetConfig};
-pub use resolve::{ResolveOverride, Resolver, StaticResolver, SystemResolver};
+pub use resolve::{ConnectTo, ResolveOverride, Resolver, StaticResolver, SystemResolver};

@@ -13,7 +13,7 @@ use url::Url;
 use super::address::classify;
 use super::error::{FetchError, FetchErrorKind, NetPolicyError};
 use super::pattern::{HostPattern, Scheme, canonical_host_name};
-use super::resolve::{ResolveOverride, Resolver, resolve_name};
+use super::resolve::{ConnectTo, ResolveOverride, Resolver, resolve_name};
 
 /// The hosts a konnector may reach, from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +123,9 @@ pub struct OperatorNetConfig {
     /// Resolve overrides, curl's `--resolve HOST:PORT:ADDRESS`. The policy
     /// still applies to the addresses they give.
     pub resolve: Vec<ResolveOverride>,
+    /// Connection redirections, curl's `--connect-to HOST:PORT:ADDRESS:PORT2`.
+    /// The policy still applies to the target address.
+    pub connect_to: Vec<ConnectTo>,
     /// Loopback or private `ADDRESS:PORT` pairs a konnector may reach, for
     /// local testing and private vendors. Each entry allows that exact
     /// address and port only (`127.0.0.1:8080` does not allow
@@ -297,6 +300,15 @@ impl NetGuard {
                         "{}://{host}:{port} is not allowed by the manifest's network.hosts",
                         scheme.name()
                     )));
+                }
+                let redirected = self
+                    .operator
+                    .connect_to
+                    .iter()
+                    .find(|entry| entry.host == host && entry.port == port);
+                if let Some(entry) = redirected {
+                    self.check_address(raw, Some(&host), entry.target).await?;
+                    return Ok(CheckedTarget { url, scheme, host, port, addrs: vec![entry.target] });
                 }
                 self.resolve(raw, &host, port).await?
             }

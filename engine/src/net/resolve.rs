@@ -133,6 +133,53 @@ impl fmt::Display for ResolveOverride {
     }
 }
 
+/// An operator's redirection of one host and port to a socket address, as
+/// curl's `--connect-to HOST:PORT:ADDRESS:PORT2` with an IP address as the
+/// target. It lets a konnector that hard-codes `https://vendor.example/`
+/// reach a local fixture site on any port. The policy still applies to the
+/// target address, so a loopback target also needs `allow_private`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectTo {
+    /// Canonical host name, lower-case.
+    pub host: String,
+    /// Port of the URL.
+    pub port: u16,
+    /// Address and port connected to instead.
+    pub target: std::net::SocketAddr,
+}
+
+impl FromStr for ConnectTo {
+    type Err = String;
+
+    /// Parses `HOST:PORT:ADDRESS:PORT2`, with an IPv6 ADDRESS in brackets.
+    fn from_str(text: &str) -> Result<ConnectTo, String> {
+        let invalid = |reason: &str| format!("invalid connect-to {text:?}: {reason}");
+        let Some((prefix, target_port)) = text.rsplit_once(':') else {
+            return Err(invalid("expected HOST:PORT:ADDRESS:PORT2"));
+        };
+        let pinned: ResolveOverride = prefix.parse().map_err(|_| {
+            invalid("expected HOST:PORT:ADDRESS:PORT2 with an IP address as ADDRESS")
+        })?;
+        let digits_only =
+            !target_port.is_empty() && target_port.bytes().all(|b| b.is_ascii_digit());
+        let target_port = match target_port.parse::<u16>() {
+            Ok(port) if digits_only && port != 0 => port,
+            _ => return Err(invalid("PORT2 is not a number from 1 to 65535")),
+        };
+        Ok(ConnectTo {
+            host: pinned.host,
+            port: pinned.port,
+            target: std::net::SocketAddr::new(pinned.addr, target_port),
+        })
+    }
+}
+
+impl fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.host, self.port, self.target)
+    }
+}
+
 /// Resolves `host:port`: the operator's overrides for exactly that host and
 /// port when there are any, else `resolver`.
 pub(crate) async fn resolve_name(
@@ -158,6 +205,19 @@ mod tests {
 
     fn parse(text: &str) -> Result<ResolveOverride, String> {
         text.parse()
+    }
+
+    #[test]
+    fn connect_to_formats() {
+        let entry: ConnectTo = "Vendor.Example:443:127.0.0.1:8443".parse().expect("valid");
+        assert_eq!(entry.host, "vendor.example");
+        assert_eq!(entry.port, 443);
+        assert_eq!(entry.target, "127.0.0.1:8443".parse().expect("valid"));
+        let v6: ConnectTo = "vendor.example:443:[::1]:8443".parse().expect("valid");
+        assert_eq!(v6.target, "[::1]:8443".parse().expect("valid"));
+        for bad in ["vendor.example:443:127.0.0.1", "vendor.example:443:localhost:80", "vendor.example:443:127.0.0.1:0", "x"] {
+            assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests, one module per topic.
 
+mod fetch;
 mod limits;
 mod permissions;
 mod sample;

@@ -56,3 +56,29 @@ pub fn save_file(meta: &str, contents: &[u8]) -> String {
         contents_len = contents.len(),
     )
 }
+
+/// A guest that sends each request with `konnector_v1::http_fetch` (no
+/// body) and exits with the first non-zero status (0 when all succeed).
+pub fn fetch_each(requests: &[&str]) -> String {
+    let mut data = String::new();
+    let mut calls = String::new();
+    let mut offset = 1024;
+    for request in requests {
+        data.push_str(&format!("(data (i32.const {offset}) {})\n", string(request.as_bytes())));
+        calls.push_str(&format!(
+            "(local.set $status (call $fetch (i32.const {offset}) (i32.const {}) (i32.const 0) (i32.const 0)))
+             (if (local.get $status) (then (call $exit (local.get $status))))\n",
+            request.len()
+        ));
+        offset += request.len() + 16;
+    }
+    format!(
+        r#"(module
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (import "konnector_v1" "http_fetch" (func $fetch (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            {data}
+            (func (export "_start") (local $status i32)
+              {calls}))"#
+    )
+}
