@@ -9,6 +9,10 @@ use konnector_engine::manifest::Manifest;
 /// Name of the manifest file in a konnector folder.
 pub(crate) const MANIFEST_FILE: &str = "manifest.konnector";
 
+/// Name of the built module in a built konnector folder (what
+/// `konnector build` writes beside a copy of the manifest).
+pub(crate) const MODULE_FILE: &str = "konnector.wasm";
+
 /// A konnector ready to run: its module's bytes and its manifest.
 pub(crate) struct Konnector {
     pub(crate) wasm: Vec<u8>,
@@ -47,8 +51,13 @@ fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
     Ok(Konnector { wasm, manifest, module_path })
 }
 
-/// Builds the module of a konnector folder and returns its path.
+/// Builds the module of a konnector folder and returns its path; a built
+/// folder's module is returned as it is.
 pub(crate) fn build_folder(dir: &Path) -> anyhow::Result<PathBuf> {
+    let built = dir.join(MODULE_FILE);
+    if built.is_file() && !konnector_toolchain::is_rust_konnector(dir) {
+        return Ok(built);
+    }
     if konnector_toolchain::is_rust_konnector(dir) {
         eprintln!("building {} for {}", dir.display(), konnector_toolchain::WASM_TARGET);
         let target_dir = dir.join("target");
@@ -57,7 +66,7 @@ pub(crate) fn build_folder(dir: &Path) -> anyhow::Result<PathBuf> {
         return Ok(wasm);
     }
     bail!(
-        "{} is not a konnector this version can build: expected a Rust package (Cargo.toml) beside {MANIFEST_FILE}",
+        "{} is not a konnector this version can build or run: expected a Rust package (Cargo.toml) or a built {MODULE_FILE} beside {MANIFEST_FILE}",
         dir.display()
     )
 }

@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a konnector folder (with manifest.konnector) into a WebAssembly module.
+    /// Build a konnector folder (with manifest.konnector) into a folder with its module and manifest.
     Build(build::BuildArgs),
     /// Run a konnector folder, a built module, or a plain .wasm or .wat WASI command.
     Run(run::RunArgs),

@@ -198,3 +198,23 @@ fn folder_without_manifest_is_an_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("manifest.konnector"), "{stderr}");
 }
+
+#[test]
+fn built_folder_runs() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    let sample = sample_dir();
+    let out = work.path().join("out");
+    let output = konnector(&["build", sample.to_str().expect("UTF-8"), "-o", out.to_str().expect("UTF-8"), "--json"], work.path());
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(last_json(&output)["status"], "built");
+    assert!(out.join("konnector.wasm").is_file());
+    assert!(out.join("manifest.konnector").is_file());
+
+    // The built folder keeps the manifest, so the job has its permissions;
+    // with wrong credentials it ends LOGIN_FAILED, not a permission error.
+    let site = site();
+    let fields = r#"{"login": "demo@example.com", "password": "wrong"}"#;
+    let args = ["run", out.to_str().expect("UTF-8"), "--fields", fields, "--json"];
+    let run = konnector(&with_site(&args, &site), work.path());
+    assert_eq!(last_json(&run)["error"], "LOGIN_FAILED");
+}
