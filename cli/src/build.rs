@@ -27,18 +27,29 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.dir.join(MANIFEST_FILE))?;
     let built = konnector_path::build_folder(&args.dir)?;
     let folder = args.output.unwrap_or_else(|| args.dir.join("build"));
-    std::fs::create_dir_all(&folder).with_context(|| format!("failed to create {}", folder.display()))?;
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("failed to create {}", folder.display()))?;
     let output = folder.join(MODULE_FILE);
     std::fs::copy(&built, &output)
         .with_context(|| format!("failed to copy {} to {}", built.display(), output.display()))?;
     let manifest_copy = folder.join(MANIFEST_FILE);
     std::fs::copy(args.dir.join(MANIFEST_FILE), &manifest_copy)
         .with_context(|| format!("failed to copy the manifest to {}", manifest_copy.display()))?;
-    let size = std::fs::metadata(&output).map(|metadata| metadata.len()).unwrap_or(0);
+    let size = std::fs::metadata(&output)
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
     if args.json {
-        println!("{}", json!({"status": "built", "slug": manifest.slug, "output": output, "bytes": size}));
+        println!(
+            "{}",
+            json!({"status": "built", "slug": manifest.slug, "output": output, "bytes": size})
+        );
     } else {
-        eprintln!("built {} ({} bytes); run it with: konnector run {}", output.display(), size, folder.display());
+        eprintln!(
+            "built {} ({} bytes); run it with: konnector run {}",
+            output.display(),
+            size,
+            folder.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

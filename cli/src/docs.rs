@@ -23,7 +23,10 @@ pub(crate) struct DocsArgs {
 pub(crate) fn docs(args: DocsArgs) -> anyhow::Result<ExitCode> {
     // Opening would create an empty store; a typo in --store should say so.
     if !args.store.is_file() {
-        bail!("store {} not found; run a konnector first or pass --store FILE", args.store.display());
+        bail!(
+            "store {} not found; run a konnector first or pass --store FILE",
+            args.store.display()
+        );
     }
     let files_dir = SqliteStore::default_files_dir(&args.store);
     let store = SqliteStore::open(&args.store, &files_dir)

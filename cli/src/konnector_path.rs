@@ -33,7 +33,11 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
         .and_then(|stem| stem.to_str())
         .map(sanitize_slug)
         .unwrap_or_else(|| "unnamed".into());
-    Ok(Konnector { wasm, manifest: Manifest::unprivileged(&slug), module_path: path.to_owned() })
+    Ok(Konnector {
+        wasm,
+        manifest: Manifest::unprivileged(&slug),
+        module_path: path.to_owned(),
+    })
 }
 
 fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
@@ -48,7 +52,11 @@ fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
     let module_path = build_folder(dir)?;
     let wasm = std::fs::read(&module_path)
         .with_context(|| format!("failed to read {}", module_path.display()))?;
-    Ok(Konnector { wasm, manifest, module_path })
+    Ok(Konnector {
+        wasm,
+        manifest,
+        module_path,
+    })
 }
 
 /// Builds the module of a konnector folder and returns its path; a built
@@ -59,7 +67,11 @@ pub(crate) fn build_folder(dir: &Path) -> anyhow::Result<PathBuf> {
         return Ok(built);
     }
     if konnector_toolchain::is_rust_konnector(dir) {
-        eprintln!("building {} for {}", dir.display(), konnector_toolchain::WASM_TARGET);
+        eprintln!(
+            "building {} for {}",
+            dir.display(),
+            konnector_toolchain::WASM_TARGET
+        );
         let target_dir = dir.join("target");
         let wasm = konnector_toolchain::build_rust_konnector(dir, &target_dir)
             .with_context(|| format!("failed to build {}", dir.display()))?;
@@ -75,7 +87,17 @@ pub(crate) fn build_folder(dir: &Path) -> anyhow::Result<PathBuf> {
 fn sanitize_slug(stem: &str) -> String {
     let slug: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    if slug.is_empty() { "unnamed".into() } else { slug }
+    if slug.is_empty() {
+        "unnamed".into()
+    } else {
+        slug
+    }
 }

@@ -35,7 +35,7 @@ enum Command {
     /// Build a konnector folder (with manifest.konnector) into a folder with its module and manifest.
     Build(build::BuildArgs),
     /// Run a konnector folder, a built module, or a plain .wasm or .wat WASI command.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the embedded store's documents as JSON lines.
     Docs(docs::DocsArgs),
 }
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => build::build(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Docs(args) => docs::docs(args),
     };
     match result {
@@ -61,14 +61,21 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The folder of compiled modules: `$KONNECTOR_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/konnector`, else `~/.cache/konnector`; `None` when none
 /// of them is set.
 pub(crate) fn default_cache_dir() -> Option<PathBuf> {
-    let from = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    let from = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
     from("KONNECTOR_CACHE_DIR")
         .or_else(|| from("XDG_CACHE_HOME").map(|dir| dir.join("konnector")))
         .or_else(|| from("HOME").map(|dir| dir.join(".cache").join("konnector")))

@@ -74,8 +74,16 @@ pub(crate) struct NetworkArgs {
 
 impl NetworkArgs {
     fn operator_config(&self) -> anyhow::Result<OperatorNetConfig> {
-        let resolve = self.resolve.iter().map(|text| text.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
-        let connect_to = self.connect_to.iter().map(|text| text.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+        let resolve = self
+            .resolve
+            .iter()
+            .map(|text| text.parse().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?;
+        let connect_to = self
+            .connect_to
+            .iter()
+            .map(|text| text.parse().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?;
         let allow_private = self
             .allow_private
             .iter()
@@ -84,7 +92,13 @@ impl NetworkArgs {
                     .with_context(|| format!("invalid --allow-private {text:?}: expected ADDRESS:PORT such as 127.0.0.1:8443 or [::1]:8443"))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(OperatorNetConfig { resolve, connect_to, allow_private, ca_files: self.ca_file.clone(), stack_origins: Vec::new() })
+        Ok(OperatorNetConfig {
+            resolve,
+            connect_to,
+            allow_private,
+            ca_files: self.ca_file.clone(),
+            stack_origins: Vec::new(),
+        })
     }
 }
 
@@ -190,8 +204,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn parse_object(flag: &str, text: &str) -> anyhow::Result<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => anyhow::bail!("invalid {flag}: expected a JSON object such as '{{\"login\": \"me\"}}', got {other}"),
-        Err(error) => anyhow::bail!("invalid {flag}: not JSON ({error}); pass an object such as '{{\"login\": \"me\"}}'"),
+        Ok(other) => anyhow::bail!(
+            "invalid {flag}: expected a JSON object such as '{{\"login\": \"me\"}}', got {other}"
+        ),
+        Err(error) => anyhow::bail!(
+            "invalid {flag}: not JSON ({error}); pass an object such as '{{\"login\": \"me\"}}'"
+        ),
     }
 }
 
@@ -205,7 +223,10 @@ fn new_job_id() -> String {
 
 fn print_line(line: &LogLine, json_output: bool) {
     if json_output {
-        println!("{}", json!({"type": line.level.name(), "message": line.message, "source": line.source}));
+        println!(
+            "{}",
+            json!({"type": line.level.name(), "message": line.message, "source": line.source})
+        );
     } else {
         eprintln!("[{}] {}", line.level.name(), line.message);
     }
@@ -239,6 +260,10 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
         counters.log_bytes_dropped,
     );
     if counters.documents_written > 0 {
-        eprintln!("documents are in {}: konnector docs --store {}", args.store.display(), args.store.display());
+        eprintln!(
+            "documents are in {}: konnector docs --store {}",
+            args.store.display(),
+            args.store.display()
+        );
     }
 }

@@ -35,7 +35,9 @@ struct Site {
 fn site() -> Site {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let site = runtime
-        .block_on(vendor_site::VendorSite::start(vendor_site::SiteConfig::default()))
+        .block_on(vendor_site::VendorSite::start(
+            vendor_site::SiteConfig::default(),
+        ))
         .expect("fixture site starts");
     let https = site.https_addr().expect("https listener");
     let ca = tempfile::NamedTempFile::new().expect("CA file");
@@ -48,7 +50,12 @@ fn site() -> Site {
         "--ca-file".to_owned(),
         ca.path().display().to_string(),
     ];
-    Site { flags, _ca: ca, _site: site, _runtime: runtime }
+    Site {
+        flags,
+        _ca: ca,
+        _site: site,
+        _runtime: runtime,
+    }
 }
 
 fn with_site<'a>(args: &[&'a str], site: &'a Site) -> Vec<&'a str> {
@@ -58,7 +65,10 @@ fn with_site<'a>(args: &[&'a str], site: &'a Site) -> Vec<&'a str> {
 }
 
 fn stdout_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn last_json(output: &Output) -> Value {
@@ -75,8 +85,16 @@ fn run_sample_then_docs() {
     let fields = r#"{"login": "demo@example.com", "password": "demo-password"}"#;
     let site = site();
 
-    let first = konnector(&with_site(&["run", sample, "--fields", fields, "--json"], &site), work.path());
-    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = konnector(
+        &with_site(&["run", sample, "--fields", fields, "--json"], &site),
+        work.path(),
+    );
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let result = last_json(&first);
     assert_eq!(result["status"], "done");
     assert_eq!(result["error"], Value::Null);
@@ -92,7 +110,10 @@ fn run_sample_then_docs() {
     assert_eq!(bills.len(), 12);
     assert!(bills.iter().all(|bill| bill["_type"] == "io.cozy.bills"));
 
-    let second = konnector(&with_site(&["run", sample, "--fields", fields, "--json"], &site), work.path());
+    let second = konnector(
+        &with_site(&["run", sample, "--fields", fields, "--json"], &site),
+        work.path(),
+    );
     assert_eq!(last_json(&second)["counters"]["documents_written"], 0);
 }
 
@@ -102,7 +123,13 @@ fn wrong_password_exits_one() {
     let sample = sample_dir();
     let fields = r#"{"login": "demo@example.com", "password": "wrong"}"#;
     let site = site();
-    let args = ["run", sample.to_str().expect("UTF-8"), "--fields", fields, "--json"];
+    let args = [
+        "run",
+        sample.to_str().expect("UTF-8"),
+        "--fields",
+        fields,
+        "--json",
+    ];
     let output = konnector(&with_site(&args, &site), work.path());
     assert_eq!(output.status.code(), Some(1));
     let result = last_json(&output);
@@ -114,9 +141,15 @@ fn wrong_password_exits_one() {
 fn fuel_flag_stops_a_loop() {
     let work = tempfile::tempdir().expect("temporary folder");
     let guest = work.path().join("loop.wat");
-    std::fs::write(&guest, r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#)
-        .expect("write guest");
-    let output = konnector(&["run", "loop.wat", "--fuel", "1000000", "--json"], work.path());
+    std::fs::write(
+        &guest,
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#,
+    )
+    .expect("write guest");
+    let output = konnector(
+        &["run", "loop.wat", "--fuel", "1000000", "--json"],
+        work.path(),
+    );
     assert_eq!(output.status.code(), Some(1));
     let result = last_json(&output);
     assert_eq!(result["outcome"]["kind"], "cpu_budget_exhausted");
@@ -149,8 +182,11 @@ fn plain_module_has_no_permission() {
 #[test]
 fn bad_fields_name_the_flag() {
     let work = tempfile::tempdir().expect("temporary folder");
-    std::fs::write(work.path().join("empty.wat"), r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
-        .expect("write guest");
+    std::fs::write(
+        work.path().join("empty.wat"),
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .expect("write guest");
     let output = konnector(&["run", "empty.wat", "--fields", "[1, 2]"], work.path());
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -160,8 +196,11 @@ fn bad_fields_name_the_flag() {
 #[test]
 fn limit_above_ceiling_is_refused() {
     let work = tempfile::tempdir().expect("temporary folder");
-    std::fs::write(work.path().join("empty.wat"), r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
-        .expect("write guest");
+    std::fs::write(
+        work.path().join("empty.wat"),
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .expect("write guest");
     let output = konnector(&["run", "empty.wat", "--memory-mib", "100000"], work.path());
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -171,9 +210,16 @@ fn limit_above_ceiling_is_refused() {
 #[test]
 fn bad_network_flags_name_the_value() {
     let work = tempfile::tempdir().expect("temporary folder");
-    std::fs::write(work.path().join("empty.wat"), r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
-        .expect("write guest");
-    for (flag, value) in [("--allow-private", "localhost"), ("--connect-to", "vendor.example:443"), ("--resolve", "x:y:z")] {
+    std::fs::write(
+        work.path().join("empty.wat"),
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .expect("write guest");
+    for (flag, value) in [
+        ("--allow-private", "localhost"),
+        ("--connect-to", "vendor.example:443"),
+        ("--resolve", "x:y:z"),
+    ] {
         let output = konnector(&["run", "empty.wat", flag, value], work.path());
         assert_eq!(output.status.code(), Some(2), "{flag} {value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -204,8 +250,22 @@ fn built_folder_runs() {
     let work = tempfile::tempdir().expect("temporary folder");
     let sample = sample_dir();
     let out = work.path().join("out");
-    let output = konnector(&["build", sample.to_str().expect("UTF-8"), "-o", out.to_str().expect("UTF-8"), "--json"], work.path());
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = konnector(
+        &[
+            "build",
+            sample.to_str().expect("UTF-8"),
+            "-o",
+            out.to_str().expect("UTF-8"),
+            "--json",
+        ],
+        work.path(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(last_json(&output)["status"], "built");
     assert!(out.join("konnector.wasm").is_file());
     assert!(out.join("manifest.konnector").is_file());
@@ -214,7 +274,13 @@ fn built_folder_runs() {
     // with wrong credentials it ends LOGIN_FAILED, not a permission error.
     let site = site();
     let fields = r#"{"login": "demo@example.com", "password": "wrong"}"#;
-    let args = ["run", out.to_str().expect("UTF-8"), "--fields", fields, "--json"];
+    let args = [
+        "run",
+        out.to_str().expect("UTF-8"),
+        "--fields",
+        fields,
+        "--json",
+    ];
     let run = konnector(&with_site(&args, &site), work.path());
     assert_eq!(last_json(&run)["error"], "LOGIN_FAILED");
 }

@@ -85,10 +85,10 @@ impl ModuleCache {
             Some(module) => module,
             None => {
                 let module = Module::new(engine, wasm)?;
-                if let Some(path) = &path {
-                    if let Err(error) = store_on_disk(&module, path) {
-                        tracing::warn!(path = %path.display(), %error, "failed to cache compiled module");
-                    }
+                if let Some(path) = &path
+                    && let Err(error) = store_on_disk(&module, path)
+                {
+                    tracing::warn!(path = %path.display(), %error, "failed to cache compiled module");
                 }
                 module
             }
@@ -98,11 +98,17 @@ impl ModuleCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Module>> {
-        self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.modules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn file_path(&self, dir: &Path, digest: &[u8; 32]) -> PathBuf {
-        dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.settings_hash))
+        dir.join(format!(
+            "{}-{}.cwasm",
+            hex::encode(digest),
+            self.settings_hash
+        ))
     }
 }
 
@@ -114,7 +120,9 @@ fn store_on_disk(module: &Module, path: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|name| name.to_str()).unwrap_or("module"),
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("module"),
         std::process::id()
     ));
     let result = (|| {

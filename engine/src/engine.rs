@@ -151,7 +151,9 @@ impl KonnectorEngine {
                         engine.increment_epoch();
                     }
                 })
-                .map_err(|error| EngineError::Config(format!("failed to start the epoch thread: {error}")))?
+                .map_err(|error| {
+                    EngineError::Config(format!("failed to start the epoch thread: {error}"))
+                })?
         };
 
         Ok(KonnectorEngine {
@@ -173,17 +175,29 @@ impl KonnectorEngine {
     /// Compiles `wasm` (binary or WAT text) once and links it once; later
     /// calls with the same bytes return the cached result.
     pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<Prepared, EngineError> {
-        let wasm = wat::parse_bytes(wasm).map_err(|error| EngineError::InvalidModule(error.into()))?;
+        let wasm =
+            wat::parse_bytes(wasm).map_err(|error| EngineError::InvalidModule(error.into()))?;
         let (module, digest, source) = self
             .cache
             .get_or_compile(&self.engine, &wasm)
             .map_err(EngineError::InvalidModule)?;
-        let mut prepared = self.prepared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut prepared = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(found) = prepared.get(&digest) {
-            return Ok(Prepared { source: CacheSource::Memory, ..found.clone() });
+            return Ok(Prepared {
+                source: CacheSource::Memory,
+                ..found.clone()
+            });
         }
         let pre = self.linker.instantiate_pre(&module).ok();
-        let entry = Prepared { module, pre, digest, source };
+        let entry = Prepared {
+            module,
+            pre,
+            digest,
+            source,
+        };
         prepared.insert(digest, entry.clone());
         Ok(entry)
     }

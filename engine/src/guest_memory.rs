@@ -68,7 +68,11 @@ pub(crate) fn read<T>(
     let data = memory.data(&*caller);
     let range = checked_range(ptr, len, data.len())?;
     if range.len() > max {
-        return Err(MemoryError::TooLong { what, len: len as u32, max });
+        return Err(MemoryError::TooLong {
+            what,
+            len: len as u32,
+            max,
+        });
     }
     Ok(data[range].to_vec())
 }
@@ -90,7 +94,11 @@ pub(crate) fn read_prefix<T>(
 }
 
 /// Copies `bytes` into guest memory at `ptr`.
-pub(crate) fn write<T>(caller: &mut Caller<'_, T>, ptr: i32, bytes: &[u8]) -> Result<(), MemoryError> {
+pub(crate) fn write<T>(
+    caller: &mut Caller<'_, T>,
+    ptr: i32,
+    bytes: &[u8],
+) -> Result<(), MemoryError> {
     let memory = memory(caller)?;
     let data = memory.data_mut(&mut *caller);
     let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);

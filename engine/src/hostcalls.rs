@@ -18,9 +18,9 @@ use wasmtime::{Caller, Engine, ExternType, Linker, Module};
 
 use crate::guest_memory::{self, MemoryError};
 use crate::job::{HostState, JobState, PendingBody};
-use crate::net::FetchRequest;
 use crate::logs::{LogSource, MAX_LINE_BYTES};
 use crate::manifest::Verb;
+use crate::net::FetchRequest;
 use crate::outcome::Outcome;
 use crate::sink::{FileWrite, SinkError};
 
@@ -39,7 +39,10 @@ const WASI_MODULE: &str = "wasi_snapshot_preview1";
 /// and files must go through `file_save` so their contents and documents
 /// stay consistent.
 const RESERVED_DOCTYPES: &[(&str, &str)] = &[
-    ("io.cozy.accounts", "use account_data_set for the job's own account"),
+    (
+        "io.cozy.accounts",
+        "use account_data_set for the job's own account",
+    ),
     ("io.cozy.files", "use file_save to write files"),
 ];
 
@@ -89,15 +92,23 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut JobState| &mut state.wasi)?;
     let module = abi::IMPORT_MODULE;
 
-    linker.func_wrap(module, abi::RESULT_LEN, |caller: Caller<'_, JobState>| -> i32 {
-        i32::try_from(caller.data().host.result.len()).unwrap_or(i32::MAX)
-    })?;
+    linker.func_wrap(
+        module,
+        abi::RESULT_LEN,
+        |caller: Caller<'_, JobState>| -> i32 {
+            i32::try_from(caller.data().host.result.len()).unwrap_or(i32::MAX)
+        },
+    )?;
     linker.func_wrap(module, abi::RESULT_READ, result_read)?;
-    linker.func_wrap(module, abi::JOB_INPUT, |mut caller: Caller<'_, JobState>| -> i32 {
-        let host = &mut caller.data_mut().host;
-        let input = host.input_json.clone();
-        answer(host, Ok(input))
-    })?;
+    linker.func_wrap(
+        module,
+        abi::JOB_INPUT,
+        |mut caller: Caller<'_, JobState>| -> i32 {
+            let host = &mut caller.data_mut().host;
+            let input = host.input_json.clone();
+            answer(host, Ok(input))
+        },
+    )?;
     linker.func_wrap(module, abi::LOG, log)?;
     linker.func_wrap(module, abi::JOB_FAIL, job_fail)?;
 
@@ -128,9 +139,11 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
     linker.func_wrap_async(module, abi::ACCOUNT_DATA_GET, |caller, (): ()| {
         Box::new(account_data_get(caller))
     })?;
-    linker.func_wrap_async(module, abi::ACCOUNT_DATA_SET, |caller, (ptr, len): (i32, i32)| {
-        Box::new(account_data_set(caller, ptr, len))
-    })?;
+    linker.func_wrap_async(
+        module,
+        abi::ACCOUNT_DATA_SET,
+        |caller, (ptr, len): (i32, i32)| Box::new(account_data_set(caller, ptr, len)),
+    )?;
     Ok(linker)
 }
 
@@ -138,11 +151,21 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
 /// WASI preview 1 and of `konnector_v1`, no imported memory or table, and an
 /// exported `_start` function. Returns the refusal, or `None` when it may run.
 pub(crate) fn check_module(module: &Module) -> Option<Outcome> {
-    let refuse = |rule: &str, message: String| Some(Outcome::PolicyRefusal { rule: rule.into(), message });
+    let refuse = |rule: &str, message: String| {
+        Some(Outcome::PolicyRefusal {
+            rule: rule.into(),
+            message,
+        })
+    };
     for import in module.imports() {
         let (from, name) = (import.module(), import.name());
         if !matches!(import.ty(), ExternType::Func(_)) {
-            return refuse("unknown_import", format!("import {from}::{name} is not a function; a konnector may import only functions"));
+            return refuse(
+                "unknown_import",
+                format!(
+                    "import {from}::{name} is not a function; a konnector may import only functions"
+                ),
+            );
         }
         let known = match from {
             abi::IMPORT_MODULE => abi::FUNCTIONS.contains(&name),
@@ -152,13 +175,19 @@ pub(crate) fn check_module(module: &Module) -> Option<Outcome> {
         if !known {
             return refuse(
                 "unknown_import",
-                format!("import {from}::{name} is not offered by this engine; a konnector may import only {WASI_MODULE} and {} functions", abi::IMPORT_MODULE),
+                format!(
+                    "import {from}::{name} is not offered by this engine; a konnector may import only {WASI_MODULE} and {} functions",
+                    abi::IMPORT_MODULE
+                ),
             );
         }
     }
     match module.get_export("_start") {
         Some(ExternType::Func(_)) => None,
-        _ => refuse("missing_start", "the module exports no _start function; build it as a WASI command".into()),
+        _ => refuse(
+            "missing_start",
+            "the module exports no _start function; build it as a WASI command".into(),
+        ),
     }
 }
 
@@ -166,8 +195,12 @@ fn result_read(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> i32 {
     let available = caller.data().host.result.len();
     let wanted = len as u32 as usize;
     if wanted > available {
-        let message = format!("result_read of {wanted} bytes, but the result buffer holds {available} bytes");
-        return answer(&mut caller.data_mut().host, Err(Refusal(Status::InvalidArgument, message)));
+        let message =
+            format!("result_read of {wanted} bytes, but the result buffer holds {available} bytes");
+        return answer(
+            &mut caller.data_mut().host,
+            Err(Refusal(Status::InvalidArgument, message)),
+        );
     }
     // The buffer is taken out while guest memory is borrowed mutably, then
     // put back: a guest may read it again.
@@ -187,30 +220,50 @@ fn result_read(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> i32 {
 fn log(mut caller: Caller<'_, JobState>, level: i32, ptr: i32, len: i32) -> i32 {
     let Some(level) = LogLevel::from_raw(level) else {
         let message = format!("invalid log level {level}; expected 0 (debug) to 4 (critical)");
-        return answer(&mut caller.data_mut().host, Err(Refusal(Status::InvalidArgument, message)));
+        return answer(
+            &mut caller.data_mut().host,
+            Err(Refusal(Status::InvalidArgument, message)),
+        );
     };
     match guest_memory::read_prefix(&mut caller, ptr, len, MAX_LINE_BYTES) {
         Ok((message, left_out)) => {
             let host = &mut caller.data_mut().host;
-            host.log.push_cut(level, LogSource::Guest, &message, left_out);
+            host.log
+                .push_cut(level, LogSource::Guest, &message, left_out);
             answer(host, Ok(Vec::new()))
         }
         Err(error) => answer(&mut caller.data_mut().host, Err(error.into())),
     }
 }
 
-fn job_fail(mut caller: Caller<'_, JobState>, code_ptr: i32, code_len: i32, msg_ptr: i32, msg_len: i32) -> i32 {
+fn job_fail(
+    mut caller: Caller<'_, JobState>,
+    code_ptr: i32,
+    code_len: i32,
+    msg_ptr: i32,
+    msg_len: i32,
+) -> i32 {
     let result = (|| {
-        let code = guest_memory::read(&mut caller, code_ptr, code_len, abi::MAX_ERROR_CODE_BYTES, "error code")?;
+        let code = guest_memory::read(
+            &mut caller,
+            code_ptr,
+            code_len,
+            abi::MAX_ERROR_CODE_BYTES,
+            "error code",
+        )?;
         let code = String::from_utf8(code)
             .ok()
             .filter(|code| abi::is_valid_error_code(code))
             .ok_or_else(|| Refusal(Status::InvalidArgument, "invalid error code; expected upper-case words separated by dots, such as LOGIN_FAILED or USER_ACTION_NEEDED.OAUTH_OUTDATED".into()))?;
-        let (message, _) = guest_memory::read_prefix(&mut caller, msg_ptr, msg_len, MAX_FAILURE_MESSAGE_BYTES)?;
+        let (message, _) =
+            guest_memory::read_prefix(&mut caller, msg_ptr, msg_len, MAX_FAILURE_MESSAGE_BYTES)?;
         let message = (!message.is_empty()).then(|| String::from_utf8_lossy(&message).into_owned());
         let host = &mut caller.data_mut().host;
         if let Some((first, _)) = &host.failure {
-            return Err(Refusal(Status::InvalidArgument, format!("the job already failed with {first}; only the first error code counts")));
+            return Err(Refusal(
+                Status::InvalidArgument,
+                format!("the job already failed with {first}; only the first error code counts"),
+            ));
         }
         tracing::info!(code = %code, "konnector reported an error");
         host.failure = Some((code, message));
@@ -220,17 +273,31 @@ fn job_fail(mut caller: Caller<'_, JobState>, code_ptr: i32, code_len: i32, msg_
 }
 
 /// Reads and parses a JSON request from guest memory.
-fn read_request<T: DeserializeOwned>(caller: &mut Caller<'_, JobState>, ptr: i32, len: i32, what: &'static str) -> Result<T, Refusal> {
+fn read_request<T: DeserializeOwned>(
+    caller: &mut Caller<'_, JobState>,
+    ptr: i32,
+    len: i32,
+    what: &'static str,
+) -> Result<T, Refusal> {
     let bytes = guest_memory::read(caller, ptr, len, MAX_REQUEST_BYTES, what)?;
-    serde_json::from_slice(&bytes).map_err(|error| Refusal(Status::InvalidArgument, format!("invalid {what}: {error}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|error| Refusal(Status::InvalidArgument, format!("invalid {what}: {error}")))
 }
 
 /// Checks a write of `doctype` with `verbs` against the manifest, the
 /// reserved doctypes and the job's write cap, and counts it.
 fn admit_write(host: &mut HostState, doctype: &str, verbs: &[Verb]) -> Result<(), Refusal> {
-    if let Some((_, instead)) = RESERVED_DOCTYPES.iter().find(|(reserved, _)| *reserved == doctype) {
+    if let Some((_, instead)) = RESERVED_DOCTYPES
+        .iter()
+        .find(|(reserved, _)| *reserved == doctype)
+    {
         host.writes_refused += 1;
-        return Err(Refusal(Status::PermissionDenied, format!("permission denied: documents of {doctype} cannot be written directly; {instead}")));
+        return Err(Refusal(
+            Status::PermissionDenied,
+            format!(
+                "permission denied: documents of {doctype} cannot be written directly; {instead}"
+            ),
+        ));
     }
     for verb in verbs {
         if let Err(denied) = host.manifest.check(doctype, *verb) {
@@ -240,26 +307,42 @@ fn admit_write(host: &mut HostState, doctype: &str, verbs: &[Verb]) -> Result<()
         }
     }
     if host.writes >= host.max_writes {
-        return Err(Refusal(Status::LimitExceeded, format!("the job reached its limit of {} document writes", host.max_writes)));
+        return Err(Refusal(
+            Status::LimitExceeded,
+            format!(
+                "the job reached its limit of {} document writes",
+                host.max_writes
+            ),
+        ));
     }
     host.writes += 1;
     Ok(())
 }
 
 /// Serialises a sink's result and counts what it changed.
-fn record_write(host: &mut HostState, result: Result<WriteResult, SinkError>) -> Result<Vec<u8>, Refusal> {
+fn record_write(
+    host: &mut HostState,
+    result: Result<WriteResult, SinkError>,
+) -> Result<Vec<u8>, Refusal> {
     let written = result?;
     if written.status != WriteStatus::Unchanged {
         host.documents_written += 1;
     }
-    serde_json::to_vec(&written).map_err(|error| Refusal(Status::Storage, format!("failed to encode the write result: {error}")))
+    serde_json::to_vec(&written).map_err(|error| {
+        Refusal(
+            Status::Storage,
+            format!("failed to encode the write result: {error}"),
+        )
+    })
 }
 
 async fn doc_create(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
-    let admitted = read_request::<CreateRequest>(&mut caller, ptr, len, "create request").and_then(|request| {
-        admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Post])?;
-        Ok(request)
-    });
+    let admitted = read_request::<CreateRequest>(&mut caller, ptr, len, "create request").and_then(
+        |request| {
+            admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Post])?;
+            Ok(request)
+        },
+    );
     let result = match admitted {
         Ok(request) => {
             let (sink, context) = sink_of(&caller);
@@ -272,14 +355,24 @@ async fn doc_create(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> Cal
 }
 
 async fn doc_update(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
-    let admitted = read_request::<UpdateRequest>(&mut caller, ptr, len, "update request").and_then(|request| {
-        admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Put])?;
-        Ok(request)
-    });
+    let admitted = read_request::<UpdateRequest>(&mut caller, ptr, len, "update request").and_then(
+        |request| {
+            admit_write(&mut caller.data_mut().host, &request.doctype, &[Verb::Put])?;
+            Ok(request)
+        },
+    );
     let result = match admitted {
         Ok(request) => {
             let (sink, context) = sink_of(&caller);
-            let written = sink.update(&context, &request.doctype, &request.id, request.rev.as_deref(), request.doc).await;
+            let written = sink
+                .update(
+                    &context,
+                    &request.doctype,
+                    &request.id,
+                    request.rev.as_deref(),
+                    request.doc,
+                )
+                .await;
             record_write(&mut caller.data_mut().host, written)
         }
         Err(refusal) => Err(refusal),
@@ -299,7 +392,9 @@ async fn doc_upsert(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> Cal
     let result = match admitted {
         Ok(request) => {
             let (sink, context) = sink_of(&caller);
-            let written = sink.upsert(&context, &request.doctype, &request.keys, request.doc).await;
+            let written = sink
+                .upsert(&context, &request.doctype, &request.keys, request.doc)
+                .await;
             record_write(&mut caller.data_mut().host, written)
         }
         Err(refusal) => Err(refusal),
@@ -307,16 +402,34 @@ async fn doc_upsert(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> Cal
     Ok(answer(&mut caller.data_mut().host, result))
 }
 
-async fn file_save(mut caller: Caller<'_, JobState>, meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> CallResult {
+async fn file_save(
+    mut caller: Caller<'_, JobState>,
+    meta_ptr: i32,
+    meta_len: i32,
+    data_ptr: i32,
+    data_len: i32,
+) -> CallResult {
     let admitted = (|| {
         let request = read_request::<FileRequest>(&mut caller, meta_ptr, meta_len, "file request")?;
         let bytes = guest_memory::read(&mut caller, data_ptr, data_len, MAX_FILE_BYTES, "file")?;
         let host = &mut caller.data_mut().host;
         // Saving may replace a file of the same name, so it needs both verbs.
         admit_file_write(host)?;
-        let dir_path = request.dir_path.clone().unwrap_or_else(|| host.default_dir_path.clone());
-        let content_type = request.content_type.clone().unwrap_or_else(|| guess_content_type(&request.name).to_owned());
-        Ok(FileWrite { dir_path, name: request.name, content_type, metadata: request.metadata, bytes })
+        let dir_path = request
+            .dir_path
+            .clone()
+            .unwrap_or_else(|| host.default_dir_path.clone());
+        let content_type = request
+            .content_type
+            .clone()
+            .unwrap_or_else(|| guess_content_type(&request.name).to_owned());
+        Ok(FileWrite {
+            dir_path,
+            name: request.name,
+            content_type,
+            metadata: request.metadata,
+            bytes,
+        })
     })();
     let result = match admitted {
         Ok(file) => {
@@ -337,7 +450,13 @@ fn admit_file_write(host: &mut HostState) -> Result<(), Refusal> {
         }
     }
     if host.writes >= host.max_writes {
-        return Err(Refusal(Status::LimitExceeded, format!("the job reached its limit of {} document writes", host.max_writes)));
+        return Err(Refusal(
+            Status::LimitExceeded,
+            format!(
+                "the job reached its limit of {} document writes",
+                host.max_writes
+            ),
+        ));
     }
     host.writes += 1;
     Ok(())
@@ -348,7 +467,12 @@ async fn account_data_get(mut caller: Caller<'_, JobState>) -> CallResult {
         Ok(account) => {
             let sink = caller.data().host.sink.clone();
             match sink.account_data(&account).await {
-                Ok(data) => serde_json::to_vec(&data).map_err(|error| Refusal(Status::Storage, format!("failed to encode account data: {error}"))),
+                Ok(data) => serde_json::to_vec(&data).map_err(|error| {
+                    Refusal(
+                        Status::Storage,
+                        format!("failed to encode account data: {error}"),
+                    )
+                }),
                 Err(error) => Err(error.into()),
             }
         }
@@ -384,17 +508,37 @@ pub const MAX_HELD_BODY_BYTES: usize = 64 << 20;
 /// Largest piece `http_body_read` returns at once, in bytes.
 const MAX_BODY_PIECE_BYTES: usize = 1 << 20;
 
-async fn http_fetch(mut caller: Caller<'_, JobState>, req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> CallResult {
+async fn http_fetch(
+    mut caller: Caller<'_, JobState>,
+    req_ptr: i32,
+    req_len: i32,
+    body_ptr: i32,
+    body_len: i32,
+) -> CallResult {
     let admitted = (|| {
-        let request = read_request::<abi::FetchRequest>(&mut caller, req_ptr, req_len, "fetch request")?;
+        let request =
+            read_request::<abi::FetchRequest>(&mut caller, req_ptr, req_len, "fetch request")?;
         let max_body = usize::try_from(client_body_cap(&caller)).unwrap_or(usize::MAX);
         let body = guest_memory::read(&mut caller, body_ptr, body_len, max_body, "request body")?;
         let host = &mut caller.data_mut().host;
-        let held: usize = host.bodies.values().map(|body| body.bytes.len() - body.offset).sum();
+        let held: usize = host
+            .bodies
+            .values()
+            .map(|body| body.bytes.len() - body.offset)
+            .sum();
         if held > MAX_HELD_BODY_BYTES {
-            return Err(Refusal(Status::LimitExceeded, format!("request to {} not sent: {held} bytes of earlier responses are unread; read their bodies to the end first", request.url)));
+            return Err(Refusal(
+                Status::LimitExceeded,
+                format!(
+                    "request to {} not sent: {held} bytes of earlier responses are unread; read their bodies to the end first",
+                    request.url
+                ),
+            ));
         }
-        let client = host.http.clone().map_err(|reason| Refusal(Status::Unsupported, reason))?;
+        let client = host
+            .http
+            .clone()
+            .map_err(|reason| Refusal(Status::Unsupported, reason))?;
         Ok((client, FetchRequest::from_guest(request, body)))
     })();
     let result = match admitted {
@@ -410,11 +554,27 @@ async fn http_fetch(mut caller: Caller<'_, JobState>, req_ptr: i32, req_len: i32
                     body_handle: handle,
                     body_size: response.body.len() as u64,
                 };
-                host.bodies.insert(handle, PendingBody { bytes: response.body, offset: 0 });
-                serde_json::to_vec(&answer).map_err(|error| Refusal(Status::Network, format!("failed to encode the response: {error}")))
+                host.bodies.insert(
+                    handle,
+                    PendingBody {
+                        bytes: response.body,
+                        offset: 0,
+                    },
+                );
+                serde_json::to_vec(&answer).map_err(|error| {
+                    Refusal(
+                        Status::Network,
+                        format!("failed to encode the response: {error}"),
+                    )
+                })
             }
             Err(error) => {
-                tracing::debug!(kind = error.kind().name(), url = error.url(), reason = error.reason(), "fetch failed");
+                tracing::debug!(
+                    kind = error.kind().name(),
+                    url = error.url(),
+                    reason = error.reason(),
+                    "fetch failed"
+                );
                 Err(Refusal(error.kind().status(), error.to_string()))
             }
         },
@@ -427,7 +587,9 @@ fn http_body_read(mut caller: Caller<'_, JobState>, handle: i32, max_len: i32) -
     let host = &mut caller.data_mut().host;
     let handle = handle as u32;
     let Some(body) = host.bodies.get_mut(&handle) else {
-        let message = format!("no response body with handle {handle}; it was never returned or was already read to the end");
+        let message = format!(
+            "no response body with handle {handle}; it was never returned or was already read to the end"
+        );
         return answer(host, Err(Refusal(Status::InvalidArgument, message)));
     };
     let wanted = (max_len as u32 as usize).min(MAX_BODY_PIECE_BYTES);
@@ -440,21 +602,37 @@ fn http_body_read(mut caller: Caller<'_, JobState>, handle: i32, max_len: i32) -
     answer(host, Ok(piece))
 }
 
-fn sink_of(caller: &Caller<'_, JobState>) -> (Arc<dyn crate::sink::DocumentSink>, crate::sink::WriteContext) {
+fn sink_of(
+    caller: &Caller<'_, JobState>,
+) -> (
+    Arc<dyn crate::sink::DocumentSink>,
+    crate::sink::WriteContext,
+) {
     let host = &caller.data().host;
     (host.sink.clone(), host.write_context.clone())
 }
 
 fn account_of(caller: &Caller<'_, JobState>) -> Result<String, Refusal> {
-    caller.data().host.write_context.account_id.clone().ok_or_else(|| {
-        Refusal(Status::Unsupported, "the job has no account, so it has no account data".into())
-    })
+    caller
+        .data()
+        .host
+        .write_context
+        .account_id
+        .clone()
+        .ok_or_else(|| {
+            Refusal(
+                Status::Unsupported,
+                "the job has no account, so it has no account data".into(),
+            )
+        })
 }
 
 /// A MIME type from a file name's extension; `application/octet-stream`
 /// when unknown.
 fn guess_content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase());
     match extension.as_deref() {
         Some("pdf") => "application/pdf",
         Some("jpg" | "jpeg") => "image/jpeg",

@@ -120,7 +120,10 @@ impl KonnectorEngine {
                     message: "the module's imports do not match the host API".into(),
                 });
                 tracing::info!(%outcome, "job refused before it started");
-                let counters = Counters { wall_time_ms: elapsed_ms(started), ..Counters::default() };
+                let counters = Counters {
+                    wall_time_ms: elapsed_ms(started),
+                    ..Counters::default()
+                };
                 return Ok(JobReport {
                     job_id: job.id,
                     konnector: job.manifest.slug.clone(),
@@ -131,7 +134,13 @@ impl KonnectorEngine {
             }
         };
 
-        let mut host = host_state(&input, &job.manifest, job.sink.clone(), log.clone(), &limits);
+        let mut host = host_state(
+            &input,
+            &job.manifest,
+            job.sink.clone(),
+            log.clone(),
+            &limits,
+        );
         host.http = HttpClient::new(
             job.manifest.network.clone(),
             self.config.network.clone(),
@@ -162,7 +171,12 @@ impl KonnectorEngine {
         store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
         store.epoch_deadline_trap();
 
-        tracing::info!(fuel = limits.fuel, deadline_ms = limits.deadline_ms, memory_bytes = limits.memory_bytes, "job started");
+        tracing::info!(
+            fuel = limits.fuel,
+            deadline_ms = limits.deadline_ms,
+            memory_bytes = limits.memory_bytes,
+            "job started"
+        );
         let deadline = Duration::from_millis(limits.deadline_ms);
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -178,7 +192,12 @@ impl KonnectorEngine {
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
         let (log_lines, log_bytes_dropped, log_lines_dropped) = log.counts();
-        let net = state.host.http.as_ref().map(|client| client.counters()).ok();
+        let net = state
+            .host
+            .http
+            .as_ref()
+            .map(|client| client.counters())
+            .ok();
         let counters = Counters {
             http_requests: net.as_ref().map_or(0, |net| net.requests),
             http_refused: net.as_ref().map_or(0, |net| net.refused),
@@ -221,7 +240,13 @@ fn host_state(
     log: JobLog,
     limits: &Limits,
 ) -> HostState {
-    let string_field = |name: &str| input.fields.get(name).and_then(|value| value.as_str()).map(str::to_owned);
+    let string_field = |name: &str| {
+        input
+            .fields
+            .get(name)
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
     let write_context = WriteContext {
         slug: manifest.slug.clone(),
         konnector_version: manifest.version.clone(),
@@ -271,10 +296,14 @@ fn classify(
     state: &JobState,
 ) -> Outcome {
     let reported = || {
-        state.host.failure.as_ref().map(|(code, message)| Outcome::KonnectorError {
-            code: code.clone(),
-            message: message.clone(),
-        })
+        state
+            .host
+            .failure
+            .as_ref()
+            .map(|(code, message)| Outcome::KonnectorError {
+                code: code.clone(),
+                message: message.clone(),
+            })
     };
     let error = match result {
         Err(_elapsed) => return Outcome::DeadlinePassed,
@@ -285,7 +314,10 @@ fn classify(
         return match (exit.0, reported()) {
             (_, Some(reported)) => reported,
             (0, None) => Outcome::Succeeded,
-            (status, None) => Outcome::Trap { trap: TrapKind::Exit(status), message: format!("the konnector exited with status {status}") },
+            (status, None) => Outcome::Trap {
+                trap: TrapKind::Exit(status),
+                message: format!("the konnector exited with status {status}"),
+            },
         };
     }
     let trap = error.downcast_ref::<Trap>().copied();
@@ -314,5 +346,8 @@ fn classify(
         None if state.limiter.table_denied => TrapKind::TableOutOfBounds,
         None => TrapKind::Host,
     };
-    Outcome::Trap { trap: kind, message: format!("{error:#}") }
+    Outcome::Trap {
+        trap: kind,
+        message: format!("{error:#}"),
+    }
 }

@@ -107,24 +107,63 @@ impl Limits {
     ) -> Result<Limits, LimitError> {
         let fields: [(&'static str, Option<u64>, &mut u64, u64); 9] = [
             ("fuel", request.fuel, &mut self.fuel, ceiling.fuel),
-            ("deadline_ms", request.deadline_ms, &mut self.deadline_ms, ceiling.deadline_ms),
-            ("memory_bytes", request.memory_bytes, &mut self.memory_bytes, ceiling.memory_bytes),
+            (
+                "deadline_ms",
+                request.deadline_ms,
+                &mut self.deadline_ms,
+                ceiling.deadline_ms,
+            ),
+            (
+                "memory_bytes",
+                request.memory_bytes,
+                &mut self.memory_bytes,
+                ceiling.memory_bytes,
+            ),
             (
                 "table_elements",
                 request.table_elements,
                 &mut self.table_elements,
                 ceiling.table_elements,
             ),
-            ("instances", request.instances, &mut self.instances, ceiling.instances),
-            ("stack_bytes", request.stack_bytes, &mut self.stack_bytes, ceiling.stack_bytes),
-            ("log_bytes", request.log_bytes, &mut self.log_bytes, ceiling.log_bytes),
-            ("log_lines", request.log_lines, &mut self.log_lines, ceiling.log_lines),
-            ("documents", request.documents, &mut self.documents, ceiling.documents),
+            (
+                "instances",
+                request.instances,
+                &mut self.instances,
+                ceiling.instances,
+            ),
+            (
+                "stack_bytes",
+                request.stack_bytes,
+                &mut self.stack_bytes,
+                ceiling.stack_bytes,
+            ),
+            (
+                "log_bytes",
+                request.log_bytes,
+                &mut self.log_bytes,
+                ceiling.log_bytes,
+            ),
+            (
+                "log_lines",
+                request.log_lines,
+                &mut self.log_lines,
+                ceiling.log_lines,
+            ),
+            (
+                "documents",
+                request.documents,
+                &mut self.documents,
+                ceiling.documents,
+            ),
         ];
         for (name, requested, value, max) in fields {
             if let Some(requested) = requested {
                 if requested > max {
-                    return Err(LimitError { name, requested, ceiling: max });
+                    return Err(LimitError {
+                        name,
+                        requested,
+                        ceiling: max,
+                    });
                 }
                 *value = requested;
             } else {
@@ -161,7 +200,9 @@ pub struct LimitRequest {
 
 /// A job asked for more than the operator allows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("limit {name} of {requested} is above the operator's ceiling of {ceiling}; ask for at most {ceiling}")]
+#[error(
+    "limit {name} of {requested} is above the operator's ceiling of {ceiling}; ask for at most {ceiling}"
+)]
 pub struct LimitError {
     /// The limit's name, as in [`Limits`].
     pub name: &'static str,
@@ -185,8 +226,14 @@ mod tests {
 
     #[test]
     fn request_lowers_a_limit() {
-        let request = LimitRequest { fuel: Some(1_000), memory_bytes: Some(1 << 20), ..Default::default() };
-        let limits = Limits::default().with_requests(&request, &Limits::ceiling()).expect("allowed");
+        let request = LimitRequest {
+            fuel: Some(1_000),
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        };
+        let limits = Limits::default()
+            .with_requests(&request, &Limits::ceiling())
+            .expect("allowed");
         assert_eq!(limits.fuel, 1_000);
         assert_eq!(limits.memory_bytes, 1 << 20);
         assert_eq!(limits.deadline_ms, Limits::default().deadline_ms);
@@ -194,18 +241,29 @@ mod tests {
 
     #[test]
     fn request_above_ceiling_names_limit() {
-        let request = LimitRequest { deadline_ms: Some(10_000_000), ..Default::default() };
+        let request = LimitRequest {
+            deadline_ms: Some(10_000_000),
+            ..Default::default()
+        };
         let error = Limits::default()
             .with_requests(&request, &Limits::ceiling())
             .expect_err("above the ceiling");
         assert_eq!(error.name, "deadline_ms");
-        assert!(error.to_string().contains("deadline_ms of 10000000"), "{error}");
+        assert!(
+            error.to_string().contains("deadline_ms of 10000000"),
+            "{error}"
+        );
     }
 
     #[test]
     fn lowered_ceiling_caps_defaults() {
-        let ceiling = Limits { memory_bytes: 64 << 20, ..Limits::ceiling() };
-        let limits = Limits::default().with_requests(&LimitRequest::default(), &ceiling).expect("ok");
+        let ceiling = Limits {
+            memory_bytes: 64 << 20,
+            ..Limits::ceiling()
+        };
+        let limits = Limits::default()
+            .with_requests(&LimitRequest::default(), &ceiling)
+            .expect("ok");
         assert_eq!(limits.memory_bytes, 64 << 20);
     }
 }

@@ -95,13 +95,17 @@ impl JobLog {
             stderr: PartialLine::default(),
             observer,
         };
-        JobLog { state: Arc::new(Mutex::new(state)) }
+        JobLog {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, LogState> {
         // A poisoned lock only means another thread panicked while logging;
         // the counters are still consistent enough to keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends one line, cut to [`MAX_LINE_BYTES`], unless a cap is reached.
@@ -131,7 +135,11 @@ impl JobLog {
     /// Lines kept, and bytes and lines dropped.
     pub fn counts(&self) -> (u64, u64, u64) {
         let state = self.lock();
-        (state.lines.len() as u64, state.dropped_bytes, state.dropped_lines)
+        (
+            state.lines.len() as u64,
+            state.dropped_bytes,
+            state.dropped_lines,
+        )
     }
 
     /// Takes the kept lines out of the log.
@@ -141,14 +149,20 @@ impl JobLog {
 
     /// A WASI stdout or stderr stream that writes into this log.
     pub fn stdio(&self, source: LogSource) -> GuestStdio {
-        GuestStdio { log: self.clone(), source }
+        GuestStdio {
+            log: self.clone(),
+            source,
+        }
     }
 }
 
 impl LogState {
     fn push(&mut self, level: LogLevel, source: LogSource, message: &[u8], already_cut: u64) {
         let (kept, cut) = match message.len() > MAX_LINE_BYTES {
-            true => (&message[..MAX_LINE_BYTES], (message.len() - MAX_LINE_BYTES) as u64),
+            true => (
+                &message[..MAX_LINE_BYTES],
+                (message.len() - MAX_LINE_BYTES) as u64,
+            ),
             false => (message, 0),
         };
         let full_size = message.len() as u64 + already_cut;
@@ -161,7 +175,11 @@ impl LogState {
         }
         self.dropped_bytes += cut + already_cut;
         self.kept_bytes += kept.len() as u64;
-        let line = LogLine { level, message: String::from_utf8_lossy(kept).into_owned(), source };
+        let line = LogLine {
+            level,
+            message: String::from_utf8_lossy(kept).into_owned(),
+            source,
+        };
         if let Some(observer) = &self.observer {
             observer(&line);
         }

@@ -346,9 +346,15 @@ fn network_policy(raw: &Value, slug: &str) -> Result<NetworkPolicy, ManifestErro
             "network",
             "expected an object with a hosts list, such as {\"hosts\": [\"vendor.example\", \"*.vendor.example\"]}",
         )),
-        Err(NetPolicyError::InvalidPattern { index, pattern, reason }) => Err(ManifestError::field(
+        Err(NetPolicyError::InvalidPattern {
+            index,
+            pattern,
+            reason,
+        }) => Err(ManifestError::field(
             format!("network.hosts[{index}]"),
-            format!("{pattern} is not a host pattern ({reason}); use a name such as \"vendor.example\", \"*.vendor.example\" or \"https://vendor.example:8443\""),
+            format!(
+                "{pattern} is not a host pattern ({reason}); use a name such as \"vendor.example\", \"*.vendor.example\" or \"https://vendor.example:8443\""
+            ),
         )),
     }
 }

@@ -81,15 +81,23 @@ impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Outcome::Succeeded => write!(f, "succeeded"),
-            Outcome::KonnectorError { code, message: Some(message) } => {
+            Outcome::KonnectorError {
+                code,
+                message: Some(message),
+            } => {
                 write!(f, "konnector reported {code}: {message}")
             }
-            Outcome::KonnectorError { code, message: None } => write!(f, "konnector reported {code}"),
+            Outcome::KonnectorError {
+                code,
+                message: None,
+            } => write!(f, "konnector reported {code}"),
             Outcome::CpuBudgetExhausted => write!(f, "cpu budget exhausted (fuel limit)"),
             Outcome::MemoryLimitReached => write!(f, "memory limit reached"),
             Outcome::DeadlinePassed => write!(f, "deadline passed"),
             Outcome::Trap { trap, message } => write!(f, "guest trapped ({trap:?}): {message}"),
-            Outcome::PolicyRefusal { rule, message } => write!(f, "refused by policy {rule}: {message}"),
+            Outcome::PolicyRefusal { rule, message } => {
+                write!(f, "refused by policy {rule}: {message}")
+            }
         }
     }
 }

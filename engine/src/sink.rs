@@ -116,8 +116,11 @@ pub trait DocumentSink: Send + Sync {
     /// name in the same folder is kept as it is ([`WriteStatus::Unchanged`](konnector_host_api::WriteStatus::Unchanged))
     /// when its contents are identical and replaced otherwise
     /// ([`WriteStatus::Updated`](konnector_host_api::WriteStatus::Updated)).
-    async fn save_file(&self, ctx: &WriteContext, file: FileWrite)
-    -> Result<WriteResult, SinkError>;
+    async fn save_file(
+        &self,
+        ctx: &WriteContext,
+        file: FileWrite,
+    ) -> Result<WriteResult, SinkError>;
 
     /// The saved data of account `account_id` (`{}` when none).
     async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError>;

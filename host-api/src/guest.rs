@@ -43,8 +43,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    CreateRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel, Status, UpdateRequest, UpsertRequest,
-    WriteResult,
+    CreateRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel, Status,
+    UpdateRequest, UpsertRequest, WriteResult,
 };
 
 /// Error of a host call: the status the host returned and its message.
@@ -337,14 +337,22 @@ pub fn fetch(request: &FetchRequest, body: &[u8]) -> Result<Response, Error> {
     let head: FetchResponse = decode(&read_result()?, context)?;
     let mut bytes = Vec::with_capacity(usize::try_from(head.body_size).unwrap_or(0));
     loop {
-        check(sys::http_body_read(head.body_handle, BODY_PIECE_BYTES), context)?;
+        check(
+            sys::http_body_read(head.body_handle, BODY_PIECE_BYTES),
+            context,
+        )?;
         let piece = read_result()?;
         if piece.is_empty() {
             break;
         }
         bytes.extend_from_slice(&piece);
     }
-    Ok(Response { status: head.status, url: head.url, headers: head.headers, body: bytes })
+    Ok(Response {
+        status: head.status,
+        url: head.url,
+        headers: head.headers,
+        body: bytes,
+    })
 }
 
 /// Converts a value (a `serde_json::json!` object or a `Serialize` struct)

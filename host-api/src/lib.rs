@@ -282,7 +282,16 @@ mod tests {
         for code in KNOWN_ERROR_CODES {
             assert!(is_valid_error_code(code), "{code}");
         }
-        for bad in ["", "login_failed", "LOGIN..FAILED", ".X", "X.", "1X", "A B", "É"] {
+        for bad in [
+            "",
+            "login_failed",
+            "LOGIN..FAILED",
+            ".X",
+            "X.",
+            "1X",
+            "A B",
+            "É",
+        ] {
             assert!(!is_valid_error_code(bad), "{bad:?}");
         }
         assert!(!is_valid_error_code(&"A".repeat(MAX_ERROR_CODE_BYTES + 1)));

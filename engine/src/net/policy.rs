@@ -308,7 +308,13 @@ impl NetGuard {
                     .find(|entry| entry.host == host && entry.port == port);
                 if let Some(entry) = redirected {
                     self.check_address(raw, Some(&host), entry.target).await?;
-                    return Ok(CheckedTarget { url, scheme, host, port, addrs: vec![entry.target] });
+                    return Ok(CheckedTarget {
+                        url,
+                        scheme,
+                        host,
+                        port,
+                        addrs: vec![entry.target],
+                    });
                 }
                 self.resolve(raw, &host, port).await?
             }

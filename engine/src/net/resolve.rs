@@ -215,7 +215,12 @@ mod tests {
         assert_eq!(entry.target, "127.0.0.1:8443".parse().expect("valid"));
         let v6: ConnectTo = "vendor.example:443:[::1]:8443".parse().expect("valid");
         assert_eq!(v6.target, "[::1]:8443".parse().expect("valid"));
-        for bad in ["vendor.example:443:127.0.0.1", "vendor.example:443:localhost:80", "vendor.example:443:127.0.0.1:0", "x"] {
+        for bad in [
+            "vendor.example:443:127.0.0.1",
+            "vendor.example:443:localhost:80",
+            "vendor.example:443:127.0.0.1:0",
+            "x",
+        ] {
             assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
         }
     }

@@ -34,7 +34,10 @@ fn main() {
 fn konnector(input: JobInput) -> Result<(), KonnectorError> {
     let field = |name: &str| input.fields.get(name).and_then(|value| value.as_str());
     let (Some(login), Some(password)) = (field("login"), field("password")) else {
-        return Err(KonnectorError::new("LOGIN_FAILED", "the login and password fields are required"));
+        return Err(KonnectorError::new(
+            "LOGIN_FAILED",
+            "the login and password fields are required",
+        ));
     };
 
     let vendor = Vendor;
@@ -51,7 +54,9 @@ fn konnector(input: JobInput) -> Result<(), KonnectorError> {
         }
     }
     let written = bills.len() - unchanged;
-    guest::info(&format!("{written} bills created or updated, {unchanged} unchanged"));
+    guest::info(&format!(
+        "{written} bills created or updated, {unchanged} unchanged"
+    ));
 
     let last_sync = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     guest::set_account_data(&guest::to_object(&json!({ "lastSync": last_sync }))?)?;
@@ -86,6 +91,9 @@ fn save_bill(vendor: &Vendor, bill: &Bill) -> Result<WriteStatus, KonnectorError
         "invoice": format!("io.cozy.files:{}", saved_file.id),
     });
     let saved_bill = guest::upsert("io.cozy.bills", BILL_KEYS, guest::to_object(&doc)?)?;
-    guest::debug(&format!("bill {}: {:?}, its file {:?}", bill.id, saved_bill.status, saved_file.status));
+    guest::debug(&format!(
+        "bill {}: {:?}, its file {:?}",
+        bill.id, saved_bill.status, saved_file.status
+    ));
     Ok(saved_bill.status)
 }

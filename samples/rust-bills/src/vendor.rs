@@ -37,8 +37,9 @@ impl Vendor {
     /// credentials, and checks where the site sent us.
     pub fn log_in(&self, login: &str, password: &str) -> Result<(), KonnectorError> {
         let form = get(&format!("{BASE_URL}/login"))?;
-        let csrf = attribute_after(&form.text(), "name=\"csrf\"", "value")
-            .ok_or_else(|| KonnectorError::new("VENDOR_DOWN", "the login page has no csrf field"))?;
+        let csrf = attribute_after(&form.text(), "name=\"csrf\"", "value").ok_or_else(|| {
+            KonnectorError::new("VENDOR_DOWN", "the login page has no csrf field")
+        })?;
 
         let body = format!(
             "login={}&password={}&csrf={}",
@@ -49,13 +50,19 @@ impl Vendor {
         let request = FetchRequest {
             method: "POST".to_owned(),
             url: format!("{BASE_URL}/login"),
-            headers: vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())],
+            headers: vec![(
+                "Content-Type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
         };
         let response = send(&request, body.as_bytes())?;
         // The site answers a wrong password with the form again, and a right
         // one with a redirect to the bills.
         if !response.url.ends_with("/bills") {
-            return Err(KonnectorError::new("LOGIN_FAILED", "the vendor rejected the credentials"));
+            return Err(KonnectorError::new(
+                "LOGIN_FAILED",
+                "the vendor rejected the credentials",
+            ));
         }
         Ok(())
     }
@@ -67,8 +74,13 @@ impl Vendor {
         for _ in 0..MAX_PAGES {
             let Some(url) = next.take() else { break };
             let page = get(&url)?.text();
-            bills.extend(page.split("<li class=\"bill\"").skip(1).filter_map(parse_bill));
-            next = attribute_after(&page, "class=\"next\"", "href").map(|path| format!("{BASE_URL}{path}"));
+            bills.extend(
+                page.split("<li class=\"bill\"")
+                    .skip(1)
+                    .filter_map(parse_bill),
+            );
+            next = attribute_after(&page, "class=\"next\"", "href")
+                .map(|path| format!("{BASE_URL}{path}"));
         }
         Ok(bills)
     }
@@ -87,7 +99,11 @@ impl Vendor {
 }
 
 fn get(url: &str) -> Result<Response, KonnectorError> {
-    let request = FetchRequest { method: "GET".to_owned(), url: url.to_owned(), headers: Vec::new() };
+    let request = FetchRequest {
+        method: "GET".to_owned(),
+        url: url.to_owned(),
+        headers: Vec::new(),
+    };
     send(&request, &[])
 }
 
@@ -102,7 +118,10 @@ fn send(request: &FetchRequest, body: &[u8]) -> Result<Response, KonnectorError>
             format!("{} answered status {}", request.url, response.status),
         ));
     }
-    guest::debug(&format!("{} {} -> {}", request.method, request.url, response.status));
+    guest::debug(&format!(
+        "{} {} -> {}",
+        request.method, request.url, response.status
+    ));
     Ok(response)
 }
 
@@ -154,7 +173,9 @@ fn form_encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => encoded.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                encoded.push(byte as char)
+            }
             b' ' => encoded.push('+'),
             _ => encoded.push_str(&format!("%{byte:02X}")),
         }

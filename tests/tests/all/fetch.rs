@@ -25,31 +25,56 @@ struct Sites {
 }
 
 async fn sites() -> Sites {
-    let plain = SiteConfig { https: false, ..SiteConfig::default() };
-    let allowed = VendorSite::start(plain.clone()).await.expect("allowed site");
+    let plain = SiteConfig {
+        https: false,
+        ..SiteConfig::default()
+    };
+    let allowed = VendorSite::start(plain.clone())
+        .await
+        .expect("allowed site");
     let forbidden = VendorSite::start(plain).await.expect("forbidden site");
     let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo { host: "vendor.example".into(), port: 80, target: allowed.http_addr() }],
+        connect_to: vec![ConnectTo {
+            host: "vendor.example".into(),
+            port: 80,
+            target: allowed.http_addr(),
+        }],
         allow_private: vec![allowed.http_addr()],
         ..OperatorNetConfig::default()
     };
-    let engine = KonnectorEngine::new(EngineConfig { network: Arc::new(network), ..EngineConfig::default() })
-        .expect("engine");
-    Sites { allowed, forbidden, engine }
+    let engine = KonnectorEngine::new(EngineConfig {
+        network: Arc::new(network),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    Sites {
+        allowed,
+        forbidden,
+        engine,
+    }
 }
 
 fn manifest() -> Manifest {
-    Manifest::parse(r#"{"slug": "fetcher", "network": {"hosts": ["http://vendor.example"]}}"#).expect("manifest")
+    Manifest::parse(r#"{"slug": "fetcher", "network": {"hosts": ["http://vendor.example"]}}"#)
+        .expect("manifest")
 }
 
 async fn fetch_status(sites: &Sites, manifest: Manifest, requests: &[&str]) -> i32 {
     let store = TempStore::new();
     let guest = wat::fetch_each(requests);
-    let job = support::job(guest.as_bytes(), manifest, store.sink(), LimitRequest::default());
+    let job = support::job(
+        guest.as_bytes(),
+        manifest,
+        store.sink(),
+        LimitRequest::default(),
+    );
     let report = sites.engine.run(job).await.expect("job starts");
     match report.outcome {
         Outcome::Succeeded => 0,
-        Outcome::Trap { trap: TrapKind::Exit(status), .. } => status,
+        Outcome::Trap {
+            trap: TrapKind::Exit(status),
+            ..
+        } => status,
         other => panic!("expected an exit status, got {other}"),
     }
 }
@@ -79,12 +104,18 @@ async fn redirects_to_forbidden_targets_refused() {
     ];
     for target in &targets {
         for code in [301, 302, 303, 307, 308] {
-            let url = format!("http://vendor.example/redirect-to?status={code}&url={}", urlencode(target));
+            let url = format!(
+                "http://vendor.example/redirect-to?status={code}&url={}",
+                urlencode(target)
+            );
             let status = fetch_status(&sites, manifest(), &[&get(&url)]).await;
             assert_eq!(status, NETWORK, "redirect {code} to {target}");
         }
     }
-    assert!(sites.forbidden.requests().is_empty(), "the forbidden site received a request");
+    assert!(
+        sites.forbidden.requests().is_empty(),
+        "the forbidden site received a request"
+    );
     // Every redirect reached the allowed site once.
     assert_eq!(sites.allowed.requests().len(), targets.len() * 5);
 }
@@ -123,7 +154,12 @@ async fn header_injection_refused() {
 #[tokio::test]
 async fn plain_module_reaches_nothing() {
     let sites = sites().await;
-    let status = fetch_status(&sites, Manifest::unprivileged("plain"), &[&get("http://vendor.example/login")]).await;
+    let status = fetch_status(
+        &sites,
+        Manifest::unprivileged("plain"),
+        &[&get("http://vendor.example/login")],
+    )
+    .await;
     assert_eq!(status, NETWORK);
     assert!(sites.allowed.requests().is_empty());
 }
@@ -131,7 +167,9 @@ async fn plain_module_reaches_nothing() {
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (byte as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                (byte as char).to_string()
+            }
             _ => format!("%{byte:02X}"),
         })
         .collect()

@@ -16,7 +16,10 @@ use crate::wat;
 async fn endless_loop_exhausts_fuel() {
     let guest = r#"(module (memory (export "memory") 1)
         (func (export "_start") (loop $forever (br $forever))))"#;
-    let limits = LimitRequest { fuel: Some(50_000_000), ..Default::default() };
+    let limits = LimitRequest {
+        fuel: Some(50_000_000),
+        ..Default::default()
+    };
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::CpuBudgetExhausted);
     assert_eq!(report.counters.fuel_used, 50_000_000);
@@ -27,7 +30,10 @@ async fn computing_guest_passes_deadline() {
     let guest = r#"(module (memory (export "memory") 1)
         (func (export "_start") (loop $forever (br $forever))))"#;
     // Fuel for far longer than the deadline: only the epoch can stop it.
-    let limits = LimitRequest { deadline_ms: Some(300), ..Default::default() };
+    let limits = LimitRequest {
+        deadline_ms: Some(300),
+        ..Default::default()
+    };
     let started = Instant::now();
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::DeadlinePassed);
@@ -40,14 +46,32 @@ struct StalledSink;
 
 #[async_trait]
 impl DocumentSink for StalledSink {
-    async fn create(&self, _: &WriteContext, _: &str, _: Map<String, Value>) -> Result<WriteResult, SinkError> {
+    async fn create(
+        &self,
+        _: &WriteContext,
+        _: &str,
+        _: Map<String, Value>,
+    ) -> Result<WriteResult, SinkError> {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         Err(SinkError::Storage("stalled".into()))
     }
-    async fn update(&self, _: &WriteContext, _: &str, _: &str, _: Option<&str>, _: Map<String, Value>) -> Result<WriteResult, SinkError> {
+    async fn update(
+        &self,
+        _: &WriteContext,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: Map<String, Value>,
+    ) -> Result<WriteResult, SinkError> {
         Err(SinkError::Storage("unused".into()))
     }
-    async fn upsert(&self, _: &WriteContext, _: &str, _: &[String], _: Map<String, Value>) -> Result<WriteResult, SinkError> {
+    async fn upsert(
+        &self,
+        _: &WriteContext,
+        _: &str,
+        _: &[String],
+        _: Map<String, Value>,
+    ) -> Result<WriteResult, SinkError> {
         Err(SinkError::Storage("unused".into()))
     }
     async fn save_file(&self, _: &WriteContext, _: FileWrite) -> Result<WriteResult, SinkError> {
@@ -56,7 +80,12 @@ impl DocumentSink for StalledSink {
     async fn account_data(&self, _: &str) -> Result<Map<String, Value>, SinkError> {
         Ok(Map::new())
     }
-    async fn set_account_data(&self, _: &WriteContext, _: &str, _: Map<String, Value>) -> Result<(), SinkError> {
+    async fn set_account_data(
+        &self,
+        _: &WriteContext,
+        _: &str,
+        _: Map<String, Value>,
+    ) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -65,14 +94,24 @@ impl DocumentSink for StalledSink {
 async fn deadline_counts_time_in_host_calls() {
     let guest = wat::call_each("doc_create", &[r#"{"doctype":"io.cozy.bills","doc":{}}"#]);
     let manifest = support::manifest(&[("io.cozy.bills", None)]);
-    let limits = LimitRequest { deadline_ms: Some(500), ..Default::default() };
+    let limits = LimitRequest {
+        deadline_ms: Some(500),
+        ..Default::default()
+    };
     let job = support::job(guest.as_bytes(), manifest, Arc::new(StalledSink), limits);
     let started = Instant::now();
     let report = support::engine().run(job).await.expect("job starts");
     assert_eq!(report.outcome, Outcome::DeadlinePassed);
-    assert!(started.elapsed() < Duration::from_secs(10), "the stalled write was not cut");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stalled write was not cut"
+    );
     // The guest was waiting, not computing.
-    assert!(report.counters.fuel_used < 1_000_000, "{:?}", report.counters);
+    assert!(
+        report.counters.fuel_used < 1_000_000,
+        "{:?}",
+        report.counters
+    );
 }
 
 #[tokio::test]
@@ -84,7 +123,10 @@ async fn memory_growth_stops_at_cap() {
           (loop $grow
             (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
           unreachable))"#;
-    let limits = LimitRequest { memory_bytes: Some(4 << 20), ..Default::default() };
+    let limits = LimitRequest {
+        memory_bytes: Some(4 << 20),
+        ..Default::default()
+    };
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::MemoryLimitReached);
     assert_eq!(report.counters.peak_memory_bytes, 4 << 20);
@@ -96,7 +138,10 @@ async fn guest_handles_denied_growth() {
     let guest = r#"(module (memory (export "memory") 1)
         (func (export "_start")
           (if (i32.ne (memory.grow (i32.const 1000)) (i32.const -1)) (then unreachable))))"#;
-    let limits = LimitRequest { memory_bytes: Some(1 << 20), ..Default::default() };
+    let limits = LimitRequest {
+        memory_bytes: Some(1 << 20),
+        ..Default::default()
+    };
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::Succeeded);
     assert_eq!(report.counters.peak_memory_bytes, 64 << 10);
@@ -105,7 +150,10 @@ async fn guest_handles_denied_growth() {
 #[tokio::test]
 async fn initial_memory_above_cap_is_refused() {
     let guest = r#"(module (memory (export "memory") 100) (func (export "_start")))"#;
-    let limits = LimitRequest { memory_bytes: Some(1 << 20), ..Default::default() };
+    let limits = LimitRequest {
+        memory_bytes: Some(1 << 20),
+        ..Default::default()
+    };
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::MemoryLimitReached);
 }
@@ -119,7 +167,10 @@ async fn table_growth_stops_at_cap() {
           (loop $grow
             (br_if $grow (i32.ne (table.grow $t (ref.null func) (i32.const 100)) (i32.const -1))))
           (if (i32.ne (table.size $t) (i32.const 4901)) (then unreachable))))"#;
-    let limits = LimitRequest { table_elements: Some(5000), ..Default::default() };
+    let limits = LimitRequest {
+        table_elements: Some(5000),
+        ..Default::default()
+    };
     let report = run_plain(guest, limits).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.outcome);
 }
@@ -139,7 +190,11 @@ async fn unbounded_recursion_traps() {
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|field| field.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -159,13 +214,21 @@ async fn log_flood_keeps_capped_log() {
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br_if $write (i32.lt_u (local.get $i) (i32.const 4800))))))"#;
     let log_bytes = 1 << 20;
-    let limits = LimitRequest { log_bytes: Some(log_bytes), log_lines: Some(1000), ..Default::default() };
+    let limits = LimitRequest {
+        log_bytes: Some(log_bytes),
+        log_lines: Some(1000),
+        ..Default::default()
+    };
     let before = resident_bytes();
     let report = run_plain(guest, limits).await;
     let growth = resident_bytes().saturating_sub(before);
 
     assert_eq!(report.outcome, Outcome::Succeeded);
-    let kept: u64 = report.logs.iter().map(|line| line.message.len() as u64).sum();
+    let kept: u64 = report
+        .logs
+        .iter()
+        .map(|line| line.message.len() as u64)
+        .sum();
     assert!(kept <= log_bytes, "kept {kept} bytes");
     // Each 65,535-byte line is cut to 16 KiB; 64 lines fit in 1 MiB.
     assert_eq!(report.counters.log_lines, 64);
@@ -177,9 +240,17 @@ async fn log_flood_keeps_capped_log() {
 #[tokio::test]
 async fn limit_above_ceiling_is_an_error() {
     let store = support::TempStore::new();
-    let limits = LimitRequest { fuel: Some(Limits::ceiling().fuel + 1), ..Default::default() };
+    let limits = LimitRequest {
+        fuel: Some(Limits::ceiling().fuel + 1),
+        ..Default::default()
+    };
     let guest = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
-    let job = support::job(guest.as_bytes(), konnector_engine::manifest::Manifest::unprivileged("test"), store.sink(), limits);
+    let job = support::job(
+        guest.as_bytes(),
+        konnector_engine::manifest::Manifest::unprivileged("test"),
+        store.sink(),
+        limits,
+    );
     match support::engine().run(job).await {
         Err(EngineError::Limit(error)) => assert_eq!(error.name, "fuel"),
         Err(other) => panic!("expected a limit error, got {other}"),

@@ -7,7 +7,8 @@ use konnector_engine::{LimitRequest, Outcome, TrapKind};
 use crate::support::{self, TempStore};
 use crate::wat;
 
-const BILL: &str = r#"{"doctype":"io.cozy.bills","doc":{"vendor":"acme","amount":12.5,"date":"2026-11-01"}}"#;
+const BILL: &str =
+    r#"{"doctype":"io.cozy.bills","doc":{"vendor":"acme","amount":12.5,"date":"2026-11-01"}}"#;
 const BILL_UPSERT: &str = r#"{"doctype":"io.cozy.bills","keys":["vendor","date"],"doc":{"vendor":"acme","amount":12.5,"date":"2026-11-01"}}"#;
 
 /// Status codes of the ABI, as the guest sees them.
@@ -17,12 +18,20 @@ const LIMIT_EXCEEDED: i32 = 5;
 fn exit_status(outcome: &Outcome) -> i32 {
     match outcome {
         Outcome::Succeeded => 0,
-        Outcome::Trap { trap: TrapKind::Exit(status), .. } => *status,
+        Outcome::Trap {
+            trap: TrapKind::Exit(status),
+            ..
+        } => *status,
         other => panic!("expected an exit status, got {other}"),
     }
 }
 
-async fn run(guest: &str, manifest: Manifest, store: &TempStore, limits: LimitRequest) -> konnector_engine::JobReport {
+async fn run(
+    guest: &str,
+    manifest: Manifest,
+    store: &TempStore,
+    limits: LimitRequest,
+) -> konnector_engine::JobReport {
     let job = support::job(guest.as_bytes(), manifest, store.sink(), limits);
     support::engine().run(job).await.expect("job starts")
 }
@@ -31,7 +40,13 @@ async fn run(guest: &str, manifest: Manifest, store: &TempStore, limits: LimitRe
 async fn granted_create_is_written() {
     let store = TempStore::new();
     let manifest = support::manifest(&[("io.cozy.bills", None)]);
-    let report = run(&wat::call_each("doc_create", &[BILL]), manifest, &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_create", &[BILL]),
+        manifest,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::Succeeded);
     assert_eq!(report.counters.documents_written, 1);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 1);
@@ -40,7 +55,13 @@ async fn granted_create_is_written() {
 #[tokio::test]
 async fn plain_module_cannot_write() {
     let store = TempStore::new();
-    let report = run(&wat::call_each("doc_create", &[BILL]), Manifest::unprivileged("plain"), &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_create", &[BILL]),
+        Manifest::unprivileged("plain"),
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
     assert_eq!(report.counters.writes_refused, 1);
     assert_eq!(report.counters.documents_written, 0);
@@ -51,7 +72,13 @@ async fn plain_module_cannot_write() {
 async fn other_doctype_is_refused() {
     let store = TempStore::new();
     let manifest = support::manifest(&[("io.cozy.files", None)]);
-    let report = run(&wat::call_each("doc_create", &[BILL]), manifest, &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_create", &[BILL]),
+        manifest,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 0);
 }
@@ -60,12 +87,24 @@ async fn other_doctype_is_refused() {
 async fn verb_not_granted_is_refused() {
     let store = TempStore::new();
     let read_only = support::manifest(&[("io.cozy.bills", Some(&["GET"]))]);
-    let report = run(&wat::call_each("doc_create", &[BILL]), read_only, &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_create", &[BILL]),
+        read_only,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
 
     // An upsert may update, so POST alone is not enough.
     let post_only = support::manifest(&[("io.cozy.bills", Some(&["POST"]))]);
-    let report = run(&wat::call_each("doc_upsert", &[BILL_UPSERT]), post_only, &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_upsert", &[BILL_UPSERT]),
+        post_only,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 0);
 }
@@ -75,7 +114,13 @@ async fn accounts_doctype_is_reserved() {
     let store = TempStore::new();
     let manifest = support::manifest(&[("io.cozy.accounts", None)]);
     let request = r#"{"doctype":"io.cozy.accounts","doc":{"auth":{"login":"someone-else"}}}"#;
-    let report = run(&wat::call_each("doc_create", &[request]), manifest, &store, LimitRequest::default()).await;
+    let report = run(
+        &wat::call_each("doc_create", &[request]),
+        manifest,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
     assert_eq!(store.store.count("io.cozy.accounts").expect("count"), 0);
 }
@@ -89,7 +134,9 @@ async fn file_without_permission_is_refused() {
     assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
     assert_eq!(store.store.count("io.cozy.files").expect("count"), 0);
     let files_dir = store.dir.path().join("store-files");
-    let entries = std::fs::read_dir(&files_dir).map(|dir| dir.count()).unwrap_or(0);
+    let entries = std::fs::read_dir(&files_dir)
+        .map(|dir| dir.count())
+        .unwrap_or(0);
     assert_eq!(entries, 0, "files written under {}", files_dir.display());
 }
 
@@ -97,10 +144,18 @@ async fn file_without_permission_is_refused() {
 async fn granted_file_is_saved() {
     let store = TempStore::new();
     let manifest = support::manifest(&[("io.cozy.files", None)]);
-    let guest = wat::save_file(r#"{"name":"bill.pdf","dir_path":"/Bills"}"#, b"%PDF-1.4 test");
+    let guest = wat::save_file(
+        r#"{"name":"bill.pdf","dir_path":"/Bills"}"#,
+        b"%PDF-1.4 test",
+    );
     let report = run(&guest, manifest, &store, LimitRequest::default()).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.outcome);
-    let saved = store.dir.path().join("store-files").join("Bills").join("bill.pdf");
+    let saved = store
+        .dir
+        .path()
+        .join("store-files")
+        .join("Bills")
+        .join("bill.pdf");
     assert_eq!(std::fs::read(&saved).expect("saved file"), b"%PDF-1.4 test");
 }
 
@@ -113,10 +168,25 @@ async fn escaping_file_name_is_refused() {
         r#"{"name":"escaped.txt","dir_path":"/../.."}"#,
         r#"{"name":"a/b.txt","dir_path":"/"}"#,
     ] {
-        let report = run(&wat::save_file(meta, b"x"), manifest.clone(), &store, LimitRequest::default()).await;
-        assert_eq!(exit_status(&report.outcome), 1, "{meta} was not refused as invalid");
+        let report = run(
+            &wat::save_file(meta, b"x"),
+            manifest.clone(),
+            &store,
+            LimitRequest::default(),
+        )
+        .await;
+        assert_eq!(
+            exit_status(&report.outcome),
+            1,
+            "{meta} was not refused as invalid"
+        );
     }
-    let outside = store.dir.path().parent().expect("parent").join("escaped.txt");
+    let outside = store
+        .dir
+        .path()
+        .parent()
+        .expect("parent")
+        .join("escaped.txt");
     assert!(!outside.exists());
     assert!(!store.dir.path().join("escaped.txt").exists());
     assert_eq!(store.store.count("io.cozy.files").expect("count"), 0);
@@ -131,8 +201,17 @@ async fn write_cap_stops_writes() {
         r#"{"doctype":"io.cozy.bills","doc":{"n":2}}"#,
         r#"{"doctype":"io.cozy.bills","doc":{"n":3}}"#,
     ];
-    let limits = LimitRequest { documents: Some(2), ..Default::default() };
-    let report = run(&wat::call_each("doc_create", &bills), manifest, &store, limits).await;
+    let limits = LimitRequest {
+        documents: Some(2),
+        ..Default::default()
+    };
+    let report = run(
+        &wat::call_each("doc_create", &bills),
+        manifest,
+        &store,
+        limits,
+    )
+    .await;
     assert_eq!(exit_status(&report.outcome), LIMIT_EXCEEDED);
     assert_eq!(report.counters.documents_written, 2);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 2);

@@ -31,19 +31,33 @@ struct Vendor {
 }
 
 async fn vendor(config: SiteConfig) -> Vendor {
-    let site = VendorSite::start(config).await.expect("fixture site starts");
+    let site = VendorSite::start(config)
+        .await
+        .expect("fixture site starts");
     let https = site.https_addr().expect("https listener");
     let ca = tempfile::NamedTempFile::new().expect("CA file");
     std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
     let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo { host: "vendor.example".into(), port: 443, target: https }],
+        connect_to: vec![ConnectTo {
+            host: "vendor.example".into(),
+            port: 443,
+            target: https,
+        }],
         allow_private: vec![https],
         ca_files: vec![ca.path().to_owned()],
         ..OperatorNetConfig::default()
     };
     let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    let config = EngineConfig { network: Arc::new(network), cache_dir: Some(cache_dir), ..EngineConfig::default() };
-    Vendor { site, engine: KonnectorEngine::new(config).expect("engine"), _ca: ca }
+    let config = EngineConfig {
+        network: Arc::new(network),
+        cache_dir: Some(cache_dir),
+        ..EngineConfig::default()
+    };
+    Vendor {
+        site,
+        engine: KonnectorEngine::new(config).expect("engine"),
+        _ca: ca,
+    }
 }
 
 fn manifest() -> Manifest {
@@ -74,7 +88,13 @@ async fn sample_imports_bills_and_pdfs() {
     let vendor = vendor(SiteConfig::default()).await;
     let store = TempStore::new();
     let report = run_sample(&vendor, &store, "demo-password").await;
-    assert_eq!(report.outcome, Outcome::Succeeded, "{}: {:?}", report.outcome, report.logs);
+    assert_eq!(
+        report.outcome,
+        Outcome::Succeeded,
+        "{}: {:?}",
+        report.outcome,
+        report.logs
+    );
 
     let bills = store.store.documents(Some("io.cozy.bills")).expect("bills");
     assert_eq!(bills.len(), 12);
@@ -90,29 +110,54 @@ async fn sample_imports_bills_and_pdfs() {
     // Login page, login post and its redirect, 3 pages, 12 PDFs.
     assert_eq!(report.counters.http_requests, 18);
     assert_eq!(report.counters.http_refused, 0);
-    assert!(vendor.site.requests().iter().all(|request| request.tls), "every request went over HTTPS");
+    assert!(
+        vendor.site.requests().iter().all(|request| request.tls),
+        "every request went over HTTPS"
+    );
 
     let site_bill = &vendor.site.bills()[0];
-    let bill = bills.iter().find(|bill| bill["vendorRef"] == site_bill.id.as_str()).expect("site's bill saved");
+    let bill = bills
+        .iter()
+        .find(|bill| bill["vendorRef"] == site_bill.id.as_str())
+        .expect("site's bill saved");
     assert_eq!(bill["amount"], json!(site_bill.amount));
     assert_eq!(bill["label"], site_bill.label.as_str());
     assert_eq!(bill["cozyMetadata"]["createdByApp"], "rust-bills");
     assert_eq!(bill["cozyMetadata"]["createdByAppVersion"], "1.0.0");
     assert_eq!(bill["cozyMetadata"]["sourceAccount"], "sample-account");
-    assert_eq!(bill["cozyMetadata"]["sourceAccountIdentifier"], "demo@example.com");
+    assert_eq!(
+        bill["cozyMetadata"]["sourceAccountIdentifier"],
+        "demo@example.com"
+    );
 
     let invoice = bill["invoice"].as_str().expect("invoice link");
     let file_id = invoice.strip_prefix("io.cozy.files:").expect("file link");
-    let file = files.iter().find(|file| file["_id"] == file_id).expect("linked file");
+    let file = files
+        .iter()
+        .find(|file| file["_id"] == file_id)
+        .expect("linked file");
     assert_eq!(file["mime"], "application/pdf");
-    let folders = store.store.documents(Some("io.cozy.files")).expect("folders");
-    let folder = folders.iter().find(|doc| doc["_id"] == file["dir_id"]).expect("file's folder");
+    let folders = store
+        .store
+        .documents(Some("io.cozy.files"))
+        .expect("folders");
+    let folder = folders
+        .iter()
+        .find(|doc| doc["_id"] == file["dir_id"])
+        .expect("file's folder");
     assert_eq!(folder["path"], "/Administrative/Rust bills");
-    let on_disk = store.store.file_path(file_id).expect("lookup").expect("file on disk");
+    let on_disk = store
+        .store
+        .file_path(file_id)
+        .expect("lookup")
+        .expect("file on disk");
     let contents = std::fs::read(&on_disk).expect("file contents");
     assert!(contents.starts_with(b"%PDF-"), "{}", on_disk.display());
 
-    let account = store.store.documents(Some("io.cozy.accounts")).expect("accounts");
+    let account = store
+        .store
+        .documents(Some("io.cozy.accounts"))
+        .expect("accounts");
     assert_eq!(account.len(), 1);
     assert!(account[0]["data"]["lastSync"].is_string(), "{}", account[0]);
 }
@@ -128,7 +173,12 @@ async fn second_run_adds_nothing() {
     assert_eq!(second.counters.documents_written, 0);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 12);
     for bill in store.store.documents(Some("io.cozy.bills")).expect("bills") {
-        assert!(bill["_rev"].as_str().is_some_and(|rev| rev.starts_with("1-")), "{bill}");
+        assert!(
+            bill["_rev"]
+                .as_str()
+                .is_some_and(|rev| rev.starts_with("1-")),
+            "{bill}"
+        );
     }
 }
 
@@ -137,33 +187,69 @@ async fn wrong_password_is_login_failed() {
     let vendor = vendor(SiteConfig::default()).await;
     let store = TempStore::new();
     let report = run_sample(&vendor, &store, "wrong").await;
-    assert_eq!(report.outcome.error_code(), Some("LOGIN_FAILED"), "{}", report.outcome);
+    assert_eq!(
+        report.outcome.error_code(),
+        Some("LOGIN_FAILED"),
+        "{}",
+        report.outcome
+    );
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 0);
 }
 
 #[tokio::test]
 async fn vendor_answering_500_is_vendor_down() {
-    let vendor = vendor(SiteConfig { fail_with_500: true, ..SiteConfig::default() }).await;
+    let vendor = vendor(SiteConfig {
+        fail_with_500: true,
+        ..SiteConfig::default()
+    })
+    .await;
     let store = TempStore::new();
     let report = run_sample(&vendor, &store, "demo-password").await;
-    assert_eq!(report.outcome.error_code(), Some("VENDOR_DOWN"), "{}", report.outcome);
+    assert_eq!(
+        report.outcome.error_code(),
+        Some("VENDOR_DOWN"),
+        "{}",
+        report.outcome
+    );
 }
 
 #[tokio::test]
 async fn loopback_needs_allow_private() {
-    let site = VendorSite::start(SiteConfig::default()).await.expect("fixture site starts");
+    let site = VendorSite::start(SiteConfig::default())
+        .await
+        .expect("fixture site starts");
     let https = site.https_addr().expect("https listener");
     let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo { host: "vendor.example".into(), port: 443, target: https }],
+        connect_to: vec![ConnectTo {
+            host: "vendor.example".into(),
+            port: 443,
+            target: https,
+        }],
         ..OperatorNetConfig::default()
     };
-    let engine = KonnectorEngine::new(EngineConfig { network: Arc::new(network), ..EngineConfig::default() }).expect("engine");
-    let vendor = Vendor { site, engine, _ca: tempfile::NamedTempFile::new().expect("file") };
+    let engine = KonnectorEngine::new(EngineConfig {
+        network: Arc::new(network),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let vendor = Vendor {
+        site,
+        engine,
+        _ca: tempfile::NamedTempFile::new().expect("file"),
+    };
     let store = TempStore::new();
     let report = run_sample(&vendor, &store, "demo-password").await;
-    assert_eq!(report.outcome.error_code(), Some("VENDOR_DOWN"), "{}", report.outcome);
+    assert_eq!(
+        report.outcome.error_code(),
+        Some("VENDOR_DOWN"),
+        "{}",
+        report.outcome
+    );
     assert_eq!(report.counters.http_refused, 1);
-    assert!(vendor.site.requests().is_empty(), "the site received a request");
+    assert!(
+        vendor.site.requests().is_empty(),
+        "the site received a request"
+    );
 }
 
 #[tokio::test]

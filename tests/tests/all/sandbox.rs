@@ -35,7 +35,10 @@ async fn no_environment_variable() {
     // SAFETY: tests in this binary read no environment variable while
     // others set one; this one only proves the guest does not see it.
     unsafe { std::env::set_var("KONNECTOR_TEST_SECRET", "s3cr3t") };
-    assert_eq!(std::env::var("KONNECTOR_TEST_SECRET").as_deref(), Ok("s3cr3t"));
+    assert_eq!(
+        std::env::var("KONNECTOR_TEST_SECRET").as_deref(),
+        Ok("s3cr3t")
+    );
     // Exits with 10 if there is any variable, 11 if their size is not 0.
     let outcome = run_body(
         "(drop (call $environ_sizes_get (i32.const 0) (i32.const 4)))
@@ -148,7 +151,10 @@ async fn error_message_fills_result_buffer() {
     assert_eq!(report.outcome, Outcome::Succeeded);
     let logged = messages(&report);
     assert_eq!(logged.len(), 1);
-    assert!(logged[0].starts_with("invalid create request"), "{logged:?}");
+    assert!(
+        logged[0].starts_with("invalid create request"),
+        "{logged:?}"
+    );
 }
 
 #[tokio::test]
@@ -172,28 +178,46 @@ async fn unknown_host_function_is_refused() {
         (import "konnector_v1" "read_any_document" (func (param i32 i32) (result i32)))
         (memory (export "memory") 1) (func (export "_start")))"#;
     let outcome = run_plain(guest, LimitRequest::default()).await.outcome;
-    assert!(matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "unknown_import"), "{outcome}");
+    assert!(
+        matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "unknown_import"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]
 async fn imported_memory_is_refused() {
     let guest = r#"(module (import "env" "memory" (memory 1)) (func (export "_start")))"#;
     let outcome = run_plain(guest, LimitRequest::default()).await.outcome;
-    assert!(matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "unknown_import"), "{outcome}");
+    assert!(
+        matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "unknown_import"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]
 async fn missing_start_is_refused() {
     let guest = r#"(module (memory (export "memory") 1) (func (export "main")))"#;
     let outcome = run_plain(guest, LimitRequest::default()).await.outcome;
-    assert!(matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "missing_start"), "{outcome}");
+    assert!(
+        matches!(&outcome, Outcome::PolicyRefusal { rule, .. } if rule == "missing_start"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]
 async fn guest_panic_is_a_trap() {
     let guest = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
     let outcome = run_plain(guest, LimitRequest::default()).await.outcome;
-    assert!(matches!(&outcome, Outcome::Trap { trap: TrapKind::Unreachable, .. }), "{outcome}");
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Trap {
+                trap: TrapKind::Unreachable,
+                ..
+            }
+        ),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +238,10 @@ async fn reported_error_code_ends_job() {
     let outcome = run_plain(guest, LimitRequest::default()).await.outcome;
     assert_eq!(
         outcome,
-        Outcome::KonnectorError { code: "LOGIN_FAILED".into(), message: Some("bad password".into()) }
+        Outcome::KonnectorError {
+            code: "LOGIN_FAILED".into(),
+            message: Some("bad password".into())
+        }
     );
     assert_eq!(outcome.error_code(), Some("LOGIN_FAILED"));
 }

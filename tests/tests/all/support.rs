@@ -17,7 +17,10 @@ pub fn engine() -> &'static KonnectorEngine {
     static ENGINE: OnceLock<KonnectorEngine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-        let config = EngineConfig { cache_dir: Some(cache_dir), ..EngineConfig::default() };
+        let config = EngineConfig {
+            cache_dir: Some(cache_dir),
+            ..EngineConfig::default()
+        };
         KonnectorEngine::new(config).expect("engine builds")
     })
 }
@@ -32,8 +35,12 @@ impl TempStore {
     pub fn new() -> TempStore {
         let dir = tempfile::tempdir().expect("temporary folder");
         let db = dir.path().join("store.sqlite");
-        let store = SqliteStore::open(&db, &SqliteStore::default_files_dir(&db)).expect("store opens");
-        TempStore { store: Arc::new(store), dir }
+        let store =
+            SqliteStore::open(&db, &SqliteStore::default_files_dir(&db)).expect("store opens");
+        TempStore {
+            store: Arc::new(store),
+            dir,
+        }
     }
 
     pub fn sink(&self) -> Arc<dyn DocumentSink> {
@@ -43,12 +50,20 @@ impl TempStore {
 
 /// A job for `wasm` with the given manifest, sink and limits, for account
 /// `test-account`.
-pub fn job(wasm: &[u8], manifest: Manifest, sink: Arc<dyn DocumentSink>, limits: LimitRequest) -> Job {
+pub fn job(
+    wasm: &[u8],
+    manifest: Manifest,
+    sink: Arc<dyn DocumentSink>,
+    limits: LimitRequest,
+) -> Job {
     Job {
         id: "test-job".into(),
         wasm: Arc::from(wasm),
         manifest: Arc::new(manifest),
-        input: JobInput { account: Some("test-account".into()), ..JobInput::default() },
+        input: JobInput {
+            account: Some("test-account".into()),
+            ..JobInput::default()
+        },
         limits,
         sink,
         log_observer: None,
@@ -58,7 +73,12 @@ pub fn job(wasm: &[u8], manifest: Manifest, sink: Arc<dyn DocumentSink>, limits:
 /// Runs `wasm` (WAT text or binary) with no permission and the given limits.
 pub async fn run_plain(wasm: &str, limits: LimitRequest) -> JobReport {
     let store = TempStore::new();
-    let job = job(wasm.as_bytes(), Manifest::unprivileged("test"), store.sink(), limits);
+    let job = job(
+        wasm.as_bytes(),
+        Manifest::unprivileged("test"),
+        store.sink(),
+        limits,
+    );
     engine().run(job).await.expect("job starts")
 }
 
@@ -84,5 +104,9 @@ pub fn manifest(permissions: &[(&str, Option<&[&str]>)]) -> Manifest {
 
 /// The messages of a report's log lines.
 pub fn messages(report: &JobReport) -> Vec<&str> {
-    report.logs.iter().map(|line| line.message.as_str()).collect()
+    report
+        .logs
+        .iter()
+        .map(|line| line.message.as_str())
+        .collect()
 }

@@ -17,7 +17,10 @@ pub fn call_each(function: &str, requests: &[&str]) -> String {
     let mut calls = String::new();
     let mut offset = 1024;
     for request in requests {
-        data.push_str(&format!("(data (i32.const {offset}) {})\n", string(request.as_bytes())));
+        data.push_str(&format!(
+            "(data (i32.const {offset}) {})\n",
+            string(request.as_bytes())
+        ));
         calls.push_str(&format!(
             "(local.set $status (call $f (i32.const {offset}) (i32.const {})))
              (if (local.get $status) (then (call $exit (local.get $status))))\n",
@@ -64,7 +67,10 @@ pub fn fetch_each(requests: &[&str]) -> String {
     let mut calls = String::new();
     let mut offset = 1024;
     for request in requests {
-        data.push_str(&format!("(data (i32.const {offset}) {})\n", string(request.as_bytes())));
+        data.push_str(&format!(
+            "(data (i32.const {offset}) {})\n",
+            string(request.as_bytes())
+        ));
         calls.push_str(&format!(
             "(local.set $status (call $fetch (i32.const {offset}) (i32.const {}) (i32.const 0) (i32.const 0)))
              (if (local.get $status) (then (call $exit (local.get $status))))\n",
