@@ -9,11 +9,14 @@
 //!   `konnector-host-api` with its `guest` feature; cargo builds them as they
 //!   are, in release mode.
 //!
-//! NOTE: only the Rust toolchain exists so far. The JavaScript toolchain
-//! (bundling, bytecode compilation for the shared QuickJS runtime,
-//! pre-initialisation) and the check of a module's imports belong in this
-//! crate too.
+//! * JavaScript konnectors ([`js`]) run in one shared QuickJS runtime
+//!   module, which this crate builds, pre-initialises and uses to compile
+//!   sources into bytecode.
+//!
+//! NOTE: bundling JavaScript konnectors and checking a module's imports
+//! belong in this crate too, and are not written yet.
 
+pub mod js;
 pub mod rust;
 
 pub use rust::{BuildError, WASM_TARGET, build_rust_konnector, is_rust_konnector};

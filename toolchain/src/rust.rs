@@ -105,6 +105,16 @@ pub fn is_rust_konnector(dir: &Path) -> bool {
 /// the build fails (the error then contains the end of cargo's output), or no
 /// `.wasm` binary of the package comes out.
 pub fn build_rust_konnector(dir: &Path, target_dir: &Path) -> Result<PathBuf, BuildError> {
+    build_cargo_package(dir, target_dir, &[])
+}
+
+/// Builds the cargo package in `dir` like [`build_rust_konnector`], with the
+/// variables `env` added to cargo's environment.
+pub(crate) fn build_cargo_package(
+    dir: &Path,
+    target_dir: &Path,
+    env: &[(&str, &Path)],
+) -> Result<PathBuf, BuildError> {
     let manifest_path = dir.join("Cargo.toml");
     let package = read_package_name(&manifest_path)?;
 
@@ -125,6 +135,9 @@ pub fn build_rust_konnector(dir: &Path, target_dir: &Path) -> Result<PathBuf, Bu
         if name.to_str().is_some_and(is_parent_cargo_var) {
             command.env_remove(&name);
         }
+    }
+    for (name, value) in env {
+        command.env(name, value);
     }
 
     let output = command.output().map_err(|source| BuildError::SpawnCargo {

@@ -1,0 +1,49 @@
+//! The QuickJS runtime of JavaScript konnectors, a `wasm32-wasip1` command
+//! module shared by every JavaScript konnector.
+//!
+//! Exports:
+//!
+//! * `wizer.initialize`: creates the QuickJS runtime and context and
+//!   evaluates the built-in environment (`prelude.js`: `console`, `atob`,
+//!   `btoa`, a `Math.random` that each job reseeds). The toolchain calls it
+//!   once and snapshots the result (pre-initialisation), so jobs start with
+//!   it done. It reads no clock and no random source of its own.
+//! * `_start`: runs one job. It reseeds `Math.random` from WASI
+//!   `random_get`, reads the konnector's bytecode from
+//!   `konnector_js_v1::script` (through the `konnector_v1` result buffer),
+//!   evaluates it as an ES module (strict mode, top-level `await` allowed),
+//!   and runs promise jobs until none is left. An uncaught exception, a
+//!   promise rejected with no handler, or a top-level `await` that never
+//!   settles logs the error and its JavaScript stack at level error and
+//!   ends the job with `konnector_v1::job_fail` and `UNKNOWN_ERROR`.
+//! * `compile`: compiles the JavaScript source of
+//!   `konnector_build_v1::source` (named after
+//!   `konnector_build_v1::source_name`) into module bytecode and hands it to
+//!   `konnector_build_v1::output`. A syntax error goes to
+//!   `konnector_build_v1::error` as `file:line:column: message`. The
+//!   bytecode comes from this very runtime, so its format always matches
+//!   the one `_start` reads.
+
+mod builtins;
+mod compile;
+mod host;
+mod job;
+mod js;
+
+/// Runs one job (the module's `_start`).
+fn main() {
+    job::run();
+}
+
+/// Creates the runtime and evaluates the built-in environment, for
+/// pre-initialisation.
+#[unsafe(export_name = "wizer.initialize")]
+pub extern "C" fn initialize() {
+    js::with(|_| ());
+}
+
+/// Compiles JavaScript source into QuickJS bytecode, at build time.
+#[unsafe(no_mangle)]
+pub extern "C" fn compile() {
+    compile::run();
+}

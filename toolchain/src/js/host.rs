@@ -1,0 +1,384 @@
+//! The build-time host of the QuickJS runtime module: the imports it needs
+//! for pre-initialisation, for its `compile` export, and for test runs of
+//! `_start`, implemented in wasmtime without the engine.
+//!
+//! It serves `konnector_v1`'s result buffer, `log` and `job_fail`,
+//! `konnector_js_v1::script`, `konnector_build_v1`, and a deterministic
+//! subset of WASI preview 1. In that subset clocks read 0, and there are no
+//! arguments, environment variables or preopened folders. Standard output
+//! and error are collected, and `random_get` returns a stream from a fixed
+//! seed. Any other import traps when called.
+
+use konnector_host_api::{IMPORT_MODULE, JOB_FAIL, LOG, LogLevel, RESULT_LEN, RESULT_READ, Status};
+use wasmtime::{Caller, Engine, Linker, Module};
+
+/// Import module of the function that hands the runtime its bytecode.
+pub const JS_IMPORT_MODULE: &str = "konnector_js_v1";
+/// `() -> status`: puts the konnector's QuickJS bytecode in the result
+/// buffer.
+pub const SCRIPT: &str = "script";
+/// Import module of the functions that `compile` uses at build time.
+pub const BUILD_IMPORT_MODULE: &str = "konnector_build_v1";
+/// `() -> status`: puts the JavaScript source to compile in the result
+/// buffer.
+pub const SOURCE: &str = "source";
+/// `() -> status`: puts the source's file name, as stack traces and syntax
+/// errors show it, in the result buffer.
+pub const SOURCE_NAME: &str = "source_name";
+/// `(ptr, len) -> status`: receives the compiled bytecode.
+pub const OUTPUT: &str = "output";
+/// `(ptr, len) -> status`: receives a compilation error, UTF-8 text of the
+/// form `file:line:column: message`.
+pub const ERROR: &str = "error";
+
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
+const ERRNO_SUCCESS: i32 = 0;
+const ERRNO_BADF: i32 = 8;
+const ERRNO_FAULT: i32 = 21;
+const ERRNO_INVAL: i32 = 28;
+
+/// Exit of the guest through WASI's `proc_exit`, with its status.
+#[derive(Debug, thiserror::Error)]
+#[error("the guest exited with status {0}")]
+pub struct GuestExit(pub i32);
+
+/// State of one instance of the runtime module on the build-time host.
+#[derive(Debug, Default)]
+pub struct HostState {
+    /// The `konnector_v1` result buffer.
+    pub(super) result: Vec<u8>,
+    /// State of the generator of `random_get`'s bytes.
+    pub random_state: u64,
+    /// The file name that `konnector_build_v1::source_name` returns.
+    pub source_name: String,
+    /// The source that `konnector_build_v1::source` returns.
+    pub source: Vec<u8>,
+    /// Bytecode passed to `konnector_build_v1::output`.
+    pub output: Option<Vec<u8>>,
+    /// Message passed to `konnector_build_v1::error`.
+    pub error: Option<String>,
+    /// The bytecode that `konnector_js_v1::script` returns; `None` makes it
+    /// return [`Status::Unsupported`].
+    pub script: Option<Vec<u8>>,
+    /// Log lines from `konnector_v1::log`.
+    pub logs: Vec<(LogLevel, String)>,
+    /// Error code and message of the first `konnector_v1::job_fail`.
+    pub failure: Option<(String, String)>,
+    /// Bytes written to standard output and error, such as a Rust panic
+    /// message.
+    pub stdio: Vec<u8>,
+    /// Names of the WASI functions the guest called, in order, once each.
+    pub wasi_calls: Vec<&'static str>,
+}
+
+impl HostState {
+    fn note_wasi_call(&mut self, name: &'static str) {
+        if !self.wasi_calls.contains(&name) {
+            self.wasi_calls.push(name);
+        }
+    }
+
+    fn set_result(&mut self, status: Status, bytes: impl Into<Vec<u8>>) -> i32 {
+        self.result = bytes.into();
+        status as i32
+    }
+}
+
+/// Creates a linker with every import of `module`: the functions of this
+/// host, and a trap for any other.
+pub fn linker(engine: &Engine, module: &Module) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    define_konnector(&mut linker)?;
+    define_build(&mut linker)?;
+    define_wasi(&mut linker)?;
+    linker.define_unknown_imports_as_traps(module)?;
+    Ok(linker)
+}
+
+fn define_konnector(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        IMPORT_MODULE,
+        RESULT_LEN,
+        |caller: Caller<'_, HostState>| {
+            i32::try_from(caller.data().result.len()).unwrap_or(i32::MAX)
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        RESULT_READ,
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            let Ok(len) = usize::try_from(len) else {
+                return Status::InvalidArgument as i32;
+            };
+            if len > caller.data().result.len() {
+                return Status::InvalidArgument as i32;
+            }
+            let bytes = caller.data().result[..len].to_vec();
+            match write_memory(&mut caller, ptr, &bytes) {
+                Ok(()) => Status::Ok as i32,
+                Err(status) => status as i32,
+            }
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        LOG,
+        |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+            let Some(level) = LogLevel::from_raw(level) else {
+                return caller
+                    .data_mut()
+                    .set_result(Status::InvalidArgument, "invalid log level");
+            };
+            match read_text(&mut caller, ptr, len) {
+                Ok(text) => {
+                    caller.data_mut().logs.push((level, text));
+                    caller.data_mut().set_result(Status::Ok, [])
+                }
+                Err(status) => caller.data_mut().set_result(status, "invalid log line"),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        JOB_FAIL,
+        |mut caller: Caller<'_, HostState>,
+         code_ptr: i32,
+         code_len: i32,
+         message_ptr: i32,
+         message_len: i32| {
+            let code = read_text(&mut caller, code_ptr, code_len);
+            let message = read_text(&mut caller, message_ptr, message_len);
+            let (Ok(code), Ok(message)) = (code, message) else {
+                return caller
+                    .data_mut()
+                    .set_result(Status::InvalidArgument, "invalid text");
+            };
+            if !konnector_host_api::is_valid_error_code(&code) {
+                let message = format!("invalid error code {code:?}");
+                return caller
+                    .data_mut()
+                    .set_result(Status::InvalidArgument, message);
+            }
+            if caller.data().failure.is_some() {
+                let message = "the job has already failed";
+                return caller
+                    .data_mut()
+                    .set_result(Status::InvalidArgument, message);
+            }
+            caller.data_mut().failure = Some((code, message));
+            caller.data_mut().set_result(Status::Ok, [])
+        },
+    )?;
+    linker.func_wrap(
+        JS_IMPORT_MODULE,
+        SCRIPT,
+        |mut caller: Caller<'_, HostState>| {
+            let state = caller.data_mut();
+            match state.script.clone() {
+                Some(script) => state.set_result(Status::Ok, script),
+                None => state.set_result(Status::Unsupported, "no script on the build-time host"),
+            }
+        },
+    )?;
+    Ok(())
+}
+
+fn define_build(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        BUILD_IMPORT_MODULE,
+        SOURCE,
+        |mut caller: Caller<'_, HostState>| {
+            let state = caller.data_mut();
+            let source = state.source.clone();
+            state.set_result(Status::Ok, source)
+        },
+    )?;
+    linker.func_wrap(
+        BUILD_IMPORT_MODULE,
+        SOURCE_NAME,
+        |mut caller: Caller<'_, HostState>| {
+            let state = caller.data_mut();
+            let name = state.source_name.clone();
+            state.set_result(Status::Ok, name)
+        },
+    )?;
+    linker.func_wrap(
+        BUILD_IMPORT_MODULE,
+        OUTPUT,
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| match read_memory(
+            &mut caller,
+            ptr,
+            len,
+        ) {
+            Ok(bytecode) => {
+                caller.data_mut().output = Some(bytecode);
+                caller.data_mut().set_result(Status::Ok, [])
+            }
+            Err(status) => caller.data_mut().set_result(status, "invalid output range"),
+        },
+    )?;
+    linker.func_wrap(
+        BUILD_IMPORT_MODULE,
+        ERROR,
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| match read_text(
+            &mut caller,
+            ptr,
+            len,
+        ) {
+            Ok(message) => {
+                caller.data_mut().error = Some(message);
+                caller.data_mut().set_result(Status::Ok, [])
+            }
+            Err(status) => caller
+                .data_mut()
+                .set_result(status, "invalid error message"),
+        },
+    )?;
+    Ok(())
+}
+
+fn define_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        WASI_MODULE,
+        "clock_time_get",
+        |mut caller: Caller<'_, HostState>, _clock: i32, _precision: i64, out: i32| {
+            caller.data_mut().note_wasi_call("clock_time_get");
+            errno(write_memory(&mut caller, out, &0u64.to_le_bytes()))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "random_get",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            caller.data_mut().note_wasi_call("random_get");
+            let Ok(len) = usize::try_from(len) else {
+                return ERRNO_INVAL;
+            };
+            let state = &mut caller.data_mut().random_state;
+            let bytes: Vec<u8> = (0..len.div_ceil(8))
+                .flat_map(|_| splitmix64(state).to_le_bytes())
+                .take(len)
+                .collect();
+            errno(write_memory(&mut caller, ptr, &bytes))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_write",
+        |mut caller: Caller<'_, HostState>, fd: i32, iovs: i32, iovs_len: i32, written: i32| {
+            caller.data_mut().note_wasi_call("fd_write");
+            if fd != 1 && fd != 2 {
+                return ERRNO_BADF;
+            }
+            let Ok(vectors) = read_memory(&mut caller, iovs, iovs_len.saturating_mul(8)) else {
+                return ERRNO_FAULT;
+            };
+            let mut total: u32 = 0;
+            for vector in vectors.chunks_exact(8) {
+                let ptr = i32::from_le_bytes([vector[0], vector[1], vector[2], vector[3]]);
+                let len = i32::from_le_bytes([vector[4], vector[5], vector[6], vector[7]]);
+                let Ok(bytes) = read_memory(&mut caller, ptr, len) else {
+                    return ERRNO_FAULT;
+                };
+                total = total.saturating_add(bytes.len() as u32);
+                caller.data_mut().stdio.extend_from_slice(&bytes);
+            }
+            errno(write_memory(&mut caller, written, &total.to_le_bytes()))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "proc_exit",
+        |mut caller: Caller<'_, HostState>, status: i32| -> wasmtime::Result<()> {
+            caller.data_mut().note_wasi_call("proc_exit");
+            Err(wasmtime::Error::new(GuestExit(status)))
+        },
+    )?;
+    // No arguments and no environment variables: counts and sizes of 0.
+    for name in ["args_sizes_get", "environ_sizes_get"] {
+        linker.func_wrap(
+            WASI_MODULE,
+            name,
+            move |mut caller: Caller<'_, HostState>, count: i32, size: i32| {
+                caller.data_mut().note_wasi_call(name);
+                let zero = 0u32.to_le_bytes();
+                let written = write_memory(&mut caller, count, &zero)
+                    .and_then(|()| write_memory(&mut caller, size, &zero));
+                errno(written)
+            },
+        )?;
+    }
+    for name in ["args_get", "environ_get"] {
+        linker.func_wrap(
+            WASI_MODULE,
+            name,
+            move |mut caller: Caller<'_, HostState>, _pointers: i32, _buffer: i32| {
+                caller.data_mut().note_wasi_call(name);
+                ERRNO_SUCCESS
+            },
+        )?;
+    }
+    // No preopened folder: file descriptor 3 and above are not open.
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_prestat_get",
+        |mut caller: Caller<'_, HostState>, _fd: i32, _prestat: i32| {
+            caller.data_mut().note_wasi_call("fd_prestat_get");
+            ERRNO_BADF
+        },
+    )?;
+    Ok(())
+}
+
+fn errno(result: Result<(), Status>) -> i32 {
+    match result {
+        Ok(()) => ERRNO_SUCCESS,
+        Err(_) => ERRNO_FAULT,
+    }
+}
+
+/// The splitmix64 generator, enough for a seeded stream of test bytes.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Checks `(ptr, len)` against the guest's memory and returns its byte
+/// range.
+fn guest_range(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> Result<(wasmtime::Memory, std::ops::Range<usize>), Status> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(|export| export.into_memory())
+        .ok_or(Status::InvalidArgument)?;
+    let start = u32::try_from(ptr).map_err(|_| Status::InvalidArgument)? as usize;
+    let len = u32::try_from(len).map_err(|_| Status::InvalidArgument)? as usize;
+    let end = start.checked_add(len).ok_or(Status::InvalidArgument)?;
+    if end > memory.data_size(&caller) {
+        return Err(Status::InvalidArgument);
+    }
+    Ok((memory, start..end))
+}
+
+fn read_memory(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Vec<u8>, Status> {
+    let (memory, range) = guest_range(caller, ptr, len)?;
+    Ok(memory.data(&caller)[range].to_vec())
+}
+
+fn read_text(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<String, Status> {
+    let bytes = read_memory(caller, ptr, len)?;
+    String::from_utf8(bytes).map_err(|_| Status::InvalidArgument)
+}
+
+fn write_memory(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> Result<(), Status> {
+    let len = i32::try_from(bytes.len()).map_err(|_| Status::InvalidArgument)?;
+    let (memory, range) = guest_range(caller, ptr, len)?;
+    memory.data_mut(caller)[range].copy_from_slice(bytes);
+    Ok(())
+}
