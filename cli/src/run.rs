@@ -129,6 +129,9 @@ pub(crate) struct LimitArgs {
     /// Document and file writes allowed [default: 10000].
     #[arg(long, value_name = "COUNT")]
     max_documents: Option<u64>,
+    /// Bytes of file contents the job may save in all [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    max_file_bytes: Option<u64>,
 }
 
 impl LimitArgs {
@@ -143,6 +146,7 @@ impl LimitArgs {
             log_bytes: self.log_bytes,
             log_lines: self.log_lines,
             documents: self.max_documents,
+            file_bytes: self.max_file_bytes,
         }
     }
 }
@@ -228,8 +232,24 @@ fn print_line(line: &LogLine, json_output: bool) {
             json!({"type": line.level.name(), "message": line.message, "source": line.source})
         );
     } else {
-        eprintln!("[{}] {}", line.level.name(), line.message);
+        eprintln!("[{}] {}", line.level.name(), escape_controls(&line.message));
     }
+}
+
+/// Replaces control characters (escape sequences included) in guest text
+/// with `\u{..}` escapes, so a konnector cannot drive the terminal.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escaped = text
+        .chars()
+        .map(|c| match c.is_control() && c != '\t' {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect();
+    std::borrow::Cow::Owned(escaped)
 }
 
 fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Path) {
@@ -249,7 +269,7 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
     eprintln!(
         "{}: {} ({} ms, {} fuel, peak memory {} KiB, {} documents written, {} writes refused, {} HTTP requests ({} refused), {} log bytes dropped)",
         module_path.display(),
-        report.outcome,
+        escape_controls(&report.outcome.to_string()),
         counters.wall_time_ms,
         counters.fuel_used,
         counters.peak_memory_bytes / 1024,

@@ -84,6 +84,10 @@ impl ModuleCache {
         let module = match module {
             Some(module) => module,
             None => {
+                // Checked only before compiling: cached modules passed already.
+                if let Some(reason) = crate::module_check::refusal(wasm) {
+                    return Err(wasmtime::Error::msg(reason));
+                }
                 let module = Module::new(engine, wasm)?;
                 if let Some(path) = &path
                     && let Err(error) = store_on_disk(&module, path)

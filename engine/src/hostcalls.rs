@@ -64,7 +64,12 @@ impl From<SinkError> for Refusal {
             SinkError::Conflict { .. } => Status::Conflict,
             SinkError::Invalid(_) => Status::InvalidArgument,
             SinkError::QuotaExceeded(_) => Status::LimitExceeded,
-            SinkError::Storage(_) => Status::Storage,
+            SinkError::Storage(detail) => {
+                // The detail names host paths and database errors: it is for
+                // the operator, not for the konnector.
+                tracing::warn!(error = %detail, "store write failed");
+                return Refusal(Status::Storage, "the store failed to write; nothing was written, and the engine's log has the details".into());
+            }
         };
         Refusal(status, error.to_string())
     }
@@ -411,14 +416,24 @@ async fn file_save(
 ) -> CallResult {
     let admitted = (|| {
         let request = read_request::<FileRequest>(&mut caller, meta_ptr, meta_len, "file request")?;
+        // The permission and the caps are checked before the contents are
+        // copied, so a refused save costs the host no copy.
+        let size = data_len as u32 as u64;
+        admit_file_write(&mut caller.data_mut().host, size)?;
         let bytes = guest_memory::read(&mut caller, data_ptr, data_len, MAX_FILE_BYTES, "file")?;
         let host = &mut caller.data_mut().host;
-        // Saving may replace a file of the same name, so it needs both verbs.
-        admit_file_write(host)?;
         let dir_path = request
             .dir_path
             .clone()
             .unwrap_or_else(|| host.default_dir_path.clone());
+        let depth = dir_path.split('/').filter(|part| !part.is_empty()).count();
+        if depth > MAX_DIR_DEPTH {
+            return Err(Refusal(
+                Status::InvalidArgument,
+                format!("folder path has {depth} levels, more than the maximum of {MAX_DIR_DEPTH}"),
+            ));
+        }
+        host.file_bytes += size;
         let content_type = request
             .content_type
             .clone()
@@ -442,12 +457,23 @@ async fn file_save(
     Ok(answer(&mut caller.data_mut().host, result))
 }
 
-fn admit_file_write(host: &mut HostState) -> Result<(), Refusal> {
+/// Deepest folder path a file may be saved in, in levels.
+pub const MAX_DIR_DEPTH: usize = 32;
+
+fn admit_file_write(host: &mut HostState, size: u64) -> Result<(), Refusal> {
+    // Saving may replace a file of the same name, so it needs both verbs.
     for verb in [Verb::Post, Verb::Put] {
         if let Err(denied) = host.manifest.check("io.cozy.files", verb) {
             host.writes_refused += 1;
             return Err(Refusal(Status::PermissionDenied, denied.to_string()));
         }
+    }
+    if host.file_bytes.saturating_add(size) > host.max_file_bytes {
+        let message = format!(
+            "saving {size} more bytes of files would pass the job's limit of {} bytes",
+            host.max_file_bytes
+        );
+        return Err(Refusal(Status::LimitExceeded, message));
     }
     if host.writes >= host.max_writes {
         return Err(Refusal(
@@ -484,6 +510,17 @@ async fn account_data_get(mut caller: Caller<'_, JobState>) -> CallResult {
 async fn account_data_set(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> CallResult {
     let admitted = account_of(&caller).and_then(|account| {
         let data = read_request::<Map<String, Value>>(&mut caller, ptr, len, "account data")?;
+        let host = &mut caller.data_mut().host;
+        if host.writes >= host.max_writes {
+            return Err(Refusal(
+                Status::LimitExceeded,
+                format!(
+                    "the job reached its limit of {} document writes",
+                    host.max_writes
+                ),
+            ));
+        }
+        host.writes += 1;
         Ok((account, data))
     });
     let result = match admitted {

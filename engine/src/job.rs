@@ -24,6 +24,10 @@ use crate::sink::{DocumentSink, WriteContext};
 /// millisecond of guest code.
 const FUEL_YIELD_INTERVAL: u64 = 2_000_000;
 
+/// Longest trap message kept in an outcome, in bytes; a guest's function
+/// names appear in the backtrace and could be of any length.
+const MAX_TRAP_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Everything needed to run a job.
 pub struct Job {
     /// The job's id; also given to the guest and put in every log event.
@@ -68,6 +72,9 @@ pub(crate) struct HostState {
     /// Writes that reached the sink, counted against `max_writes`.
     pub(crate) writes: u64,
     pub(crate) max_writes: u64,
+    /// Bytes of file contents saved so far, counted against `max_file_bytes`.
+    pub(crate) file_bytes: u64,
+    pub(crate) max_file_bytes: u64,
     pub(crate) documents_written: u64,
     pub(crate) writes_refused: u64,
     /// The job's HTTP client; `None` when it could not be built (a bad CA
@@ -151,6 +158,7 @@ impl KonnectorEngine {
         .map(Arc::new)
         .map_err(|error| format!("the network is not available to this job: {error}"));
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
+        host.write_context.deadline = Some(started + Duration::from_millis(limits.deadline_ms));
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),
             limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
@@ -254,6 +262,7 @@ fn host_state(
         source_account_identifier: string_field("login")
             .or_else(|| string_field("email"))
             .or_else(|| string_field("identifier")),
+        deadline: None,
     };
     HostState {
         // Serialising a struct of strings and JSON values cannot fail.
@@ -267,6 +276,8 @@ fn host_state(
         failure: None,
         writes: 0,
         max_writes: limits.documents,
+        file_bytes: 0,
+        max_file_bytes: limits.file_bytes,
         documents_written: 0,
         writes_refused: 0,
         http: Err("the network is not set up".into()),
@@ -326,9 +337,11 @@ fn classify(
         Some(Trap::Interrupt) => return Outcome::DeadlinePassed,
         _ => {}
     }
-    // A guest that was denied memory and then failed failed because of it:
-    // Rust's and C's allocators abort with `unreachable` on a failed grow.
-    if state.limiter.memory_denied {
+    // A guest that was denied memory and then aborted failed because of it:
+    // Rust's and C's allocators abort with `unreachable` on a failed grow,
+    // and an initial memory above the limit fails instantiation (no trap).
+    let aborted = matches!(trap, Some(Trap::UnreachableCodeReached) | None);
+    if state.limiter.memory_denied && aborted {
         return Outcome::MemoryLimitReached;
     }
     if let Some(reported) = reported() {
@@ -346,8 +359,17 @@ fn classify(
         None if state.limiter.table_denied => TrapKind::TableOutOfBounds,
         None => TrapKind::Host,
     };
+    let mut message = format!("{error:#}");
+    if message.len() > MAX_TRAP_MESSAGE_BYTES {
+        let mut end = MAX_TRAP_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" [cut]");
+    }
     Outcome::Trap {
         trap: kind,
-        message: format!("{error:#}"),
+        message,
     }
 }

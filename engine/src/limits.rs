@@ -18,7 +18,7 @@
 //! | `instances` | the same limiter: instantiating more fails |
 //! | `stack_bytes` | wasmtime's `max_wasm_stack`, which is per engine (see the field) |
 //! | `log_bytes`, `log_lines` | the job's log: lines past either cap are counted and dropped |
-//! | `documents` | the host functions that write documents and files |
+//! | `documents`, `file_bytes` | the host functions that write documents and files |
 
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +56,13 @@ pub struct Limits {
     pub log_bytes: u64,
     /// Log lines kept. Default 10,000.
     pub log_lines: u64,
-    /// Documents and files a job may write (each create, update, upsert or
-    /// file save counts one, unchanged upserts included). Default 10,000.
+    /// Documents and files a job may write (each create, update, upsert,
+    /// file save or account data save counts one, unchanged upserts
+    /// included). Default 10,000.
     pub documents: u64,
+    /// Bytes of file contents a job may save, summed over its files.
+    /// Default 1 GiB.
+    pub file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -73,6 +77,7 @@ impl Default for Limits {
             log_bytes: 1 << 20,
             log_lines: 10_000,
             documents: 10_000,
+            file_bytes: 1 << 30,
         }
     }
 }
@@ -91,6 +96,7 @@ impl Limits {
             log_bytes: 64 << 20,
             log_lines: 1_000_000,
             documents: 1_000_000,
+            file_bytes: 64 << 30,
         }
     }
 
@@ -105,7 +111,7 @@ impl Limits {
         request: &LimitRequest,
         ceiling: &Limits,
     ) -> Result<Limits, LimitError> {
-        let fields: [(&'static str, Option<u64>, &mut u64, u64); 9] = [
+        let fields: [(&'static str, Option<u64>, &mut u64, u64); 10] = [
             ("fuel", request.fuel, &mut self.fuel, ceiling.fuel),
             (
                 "deadline_ms",
@@ -155,6 +161,12 @@ impl Limits {
                 &mut self.documents,
                 ceiling.documents,
             ),
+            (
+                "file_bytes",
+                request.file_bytes,
+                &mut self.file_bytes,
+                ceiling.file_bytes,
+            ),
         ];
         for (name, requested, value, max) in fields {
             if let Some(requested) = requested {
@@ -196,6 +208,8 @@ pub struct LimitRequest {
     pub log_lines: Option<u64>,
     /// See [`Limits::documents`].
     pub documents: Option<u64>,
+    /// See [`Limits::file_bytes`].
+    pub file_bytes: Option<u64>,
 }
 
 /// A job asked for more than the operator allows.

@@ -24,6 +24,9 @@ pub struct WriteContext {
     /// The account's identifier, usually its login
     /// (`sourceAccountIdentifier`), if known.
     pub source_account_identifier: Option<String>,
+    /// When the job's deadline passes. A sink stops work still running then
+    /// and writes nothing, so no write outlives its job.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// A file's contents and where it goes.

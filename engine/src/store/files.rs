@@ -74,7 +74,7 @@ pub(super) fn save(
 
     // 2. Documents, rename and commit, under the database's write lock so
     // that two jobs saving the same name are serialized.
-    let mut conn = shared.lock();
+    let mut conn = shared.lock_until(super::write_deadline(ctx))?;
     let tx = shared.begin(&mut conn)?;
     let now = metadata::now();
     let parent = ensure_folders(&tx, ctx, &folders, &now)?;

@@ -146,6 +146,7 @@ mod tests {
             konnector_version: version.into(),
             account_id: Some("account-1".into()),
             source_account_identifier: Some("alice@example.org".into()),
+            deadline: None,
         }
     }
 

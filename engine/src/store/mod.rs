@@ -39,6 +39,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use cap_std::fs::Dir;
@@ -266,14 +267,15 @@ impl SqliteStore {
 
     /// Runs `write` in one transaction on a blocking thread, and commits it
     /// when `write` succeeds.
-    async fn write<T, F>(&self, write: F) -> Result<T, SinkError>
+    async fn write<T, F>(&self, ctx: &WriteContext, write: F) -> Result<T, SinkError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, SinkError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
+        let until = write_deadline(ctx);
         run_blocking(move || {
-            let mut conn = shared.lock();
+            let mut conn = shared.lock_until(until)?;
             let tx = shared.begin(&mut conn)?;
             let value = write(&tx)?;
             tx.commit().map_err(|err| {
@@ -301,6 +303,65 @@ impl Shared {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Locks the connection for one guest write that must end by `until`:
+    /// fails at once when that time has passed (waiting for the lock
+    /// included), and makes SQLite interrupt a statement still running then.
+    /// The handler is removed when the guard is dropped.
+    fn lock_until(&self, until: Instant) -> Result<BoundedConnection<'_>, SinkError> {
+        let mut conn = self.lock();
+        if Instant::now() >= until {
+            return Err(SinkError::Storage(
+                "the write was not started: its time ran out (the job's deadline, or the store's limit per write)".into(),
+            ));
+        }
+        conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= until))
+            .map_err(|err| sqlite::storage_error("set the write's time limit", err))?;
+        Ok(BoundedConnection { conn })
+    }
+}
+
+/// Virtual machine steps between two checks of a write's time limit.
+const PROGRESS_STEPS: std::ffi::c_int = 10_000;
+
+/// Longest time one guest write may take in the store, waiting for the
+/// connection included, in milliseconds: bounds how long a job can hold the
+/// store that every other job shares. Default 10 s.
+pub const MAX_WRITE_MS: u64 = 10_000;
+
+/// When a write for `ctx` must end: [`MAX_WRITE_MS`] from now, or the job's
+/// deadline when that is sooner.
+fn write_deadline(ctx: &WriteContext) -> Instant {
+    let cap = Instant::now() + std::time::Duration::from_millis(MAX_WRITE_MS);
+    ctx.deadline.map_or(cap, |deadline| deadline.min(cap))
+}
+
+/// A locked connection whose statements are interrupted at a time limit.
+struct BoundedConnection<'a> {
+    conn: MutexGuard<'a, Connection>,
+}
+
+impl std::ops::Deref for BoundedConnection<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for BoundedConnection<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for BoundedConnection<'_> {
+    fn drop(&mut self) {
+        // Removing a handler cannot fail in SQLite; the next write sets its own.
+        let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
+    }
+}
+
+impl Shared {
     /// Begins a write transaction, waiting for other processes' writes.
     fn begin<'conn>(&self, conn: &'conn mut Connection) -> Result<Transaction<'conn>, SinkError> {
         conn.transaction_with_behavior(TransactionBehavior::Immediate)
@@ -319,8 +380,10 @@ impl DocumentSink for SqliteStore {
         doc: Map<String, Value>,
     ) -> Result<WriteResult, SinkError> {
         let (ctx, doctype) = (ctx.clone(), doctype.to_owned());
-        self.write(move |conn| writes::create(conn, &ctx, &doctype, doc))
-            .await
+        self.write(&ctx.clone(), move |conn| {
+            writes::create(conn, &ctx, &doctype, doc)
+        })
+        .await
     }
 
     async fn update(
@@ -333,8 +396,10 @@ impl DocumentSink for SqliteStore {
     ) -> Result<WriteResult, SinkError> {
         let (ctx, doctype, id) = (ctx.clone(), doctype.to_owned(), id.to_owned());
         let rev = rev.map(str::to_owned);
-        self.write(move |conn| writes::update(conn, &ctx, &doctype, &id, rev.as_deref(), doc))
-            .await
+        self.write(&ctx.clone(), move |conn| {
+            writes::update(conn, &ctx, &doctype, &id, rev.as_deref(), doc)
+        })
+        .await
     }
 
     async fn upsert(
@@ -345,8 +410,10 @@ impl DocumentSink for SqliteStore {
         doc: Map<String, Value>,
     ) -> Result<WriteResult, SinkError> {
         let (ctx, doctype, keys) = (ctx.clone(), doctype.to_owned(), keys.to_vec());
-        self.write(move |conn| writes::upsert(conn, &ctx, &doctype, &keys, doc))
-            .await
+        self.write(&ctx.clone(), move |conn| {
+            writes::upsert(conn, &ctx, &doctype, &keys, doc)
+        })
+        .await
     }
 
     async fn save_file(
@@ -360,7 +427,12 @@ impl DocumentSink for SqliteStore {
 
     async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError> {
         let (shared, account_id) = (Arc::clone(&self.shared), account_id.to_owned());
-        run_blocking(move || writes::account_data(&shared.lock(), &account_id)).await
+        let until = Instant::now() + std::time::Duration::from_millis(MAX_WRITE_MS);
+        run_blocking(move || {
+            let conn = shared.lock_until(until)?;
+            writes::account_data(&conn, &account_id)
+        })
+        .await
     }
 
     async fn set_account_data(
@@ -370,8 +442,10 @@ impl DocumentSink for SqliteStore {
         data: Map<String, Value>,
     ) -> Result<(), SinkError> {
         let (ctx, account_id) = (ctx.clone(), account_id.to_owned());
-        self.write(move |conn| writes::set_account_data(conn, &ctx, &account_id, data))
-            .await
+        self.write(&ctx.clone(), move |conn| {
+            writes::set_account_data(conn, &ctx, &account_id, data)
+        })
+        .await
     }
 }
 

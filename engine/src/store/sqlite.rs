@@ -181,8 +181,13 @@ pub(super) fn get_row(
     .optional()
 }
 
-/// Finds the documents of `doctype` whose values at each JSON path equal the
-/// given value, oldest first.
+/// Rows a search reads at most before it gives up; SQL narrows rows to
+/// candidates, so only keys whose values are objects or arrays come near it.
+pub(super) const MAX_SEARCH_ROWS: usize = 10_000;
+
+/// Finds at most `limit` documents of `doctype` whose values at each JSON
+/// path equal the given value, oldest first. Rows are read one at a time,
+/// so memory stays bounded by `limit` whatever the number of matches.
 ///
 /// SQLite narrows the candidates: same JSON type (integer and real count as
 /// one), and for scalars the same value (`json_extract` turns `true` into 1,
@@ -192,6 +197,7 @@ pub(super) fn find_by_values(
     conn: &Connection,
     doctype: &str,
     matches: &[(KeyPath, &Value)],
+    limit: usize,
 ) -> Result<Vec<StoredDoc>, SinkError> {
     let mut sql = String::from("SELECT doctype, id, rev, body FROM documents WHERE doctype = ?1");
     let mut bound: Vec<String> = vec![doctype.to_owned()];
@@ -220,7 +226,15 @@ pub(super) fn find_by_values(
         .query_map(rusqlite::params_from_iter(bound.iter()), read_row)
         .map_err(|err| storage_error(&action(), err))?;
     let mut found = Vec::new();
-    for row in rows {
+    for (read, row) in rows.enumerate() {
+        if found.len() >= limit {
+            break;
+        }
+        if read >= MAX_SEARCH_ROWS {
+            return Err(SinkError::Invalid(format!(
+                "the upsert keys' values match more than {MAX_SEARCH_ROWS} candidate {doctype} documents; choose keys that identify one document"
+            )));
+        }
         let doc = row.map_err(|err| storage_error(&action(), err))?;
         let all_equal = matches.iter().all(|(path, value)| {
             path.lookup(&doc.body)
@@ -427,7 +441,7 @@ mod tests {
         }
         let path = KeyPath::parse("k").expect("path");
         let ids = |value: Value| -> Vec<String> {
-            find_by_values(&conn, "t.docs", &[(path.clone(), &value)])
+            find_by_values(&conn, "t.docs", &[(path.clone(), &value)], 100)
                 .expect("search")
                 .into_iter()
                 .map(|doc| doc.id)

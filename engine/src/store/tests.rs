@@ -43,6 +43,7 @@ fn ctx() -> WriteContext {
         konnector_version: "1.2.0".into(),
         account_id: Some("account-1".into()),
         source_account_identifier: Some("alice".into()),
+        deadline: None,
     }
 }
 
@@ -1123,4 +1124,37 @@ async fn concurrent_writers_create_one_document() {
     assert_eq!(f.store.count("io.cozy.bills").expect("bills"), 1);
     assert_eq!(f.store.count("io.cozy.files").expect("files"), 3);
     assert_eq!(all_files(&f.files_dir), ["Bills/same.pdf"]);
+}
+
+#[tokio::test]
+async fn write_after_deadline_writes_nothing() {
+    let fixture = fixture();
+    let store = &fixture.store;
+    let late = WriteContext {
+        deadline: Some(std::time::Instant::now()),
+        ..ctx()
+    };
+    let error = store
+        .create(&late, "io.cozy.bills", bill("b1", 1.0))
+        .await
+        .expect_err("deadline passed");
+    assert!(matches!(error, SinkError::Storage(_)), "{error}");
+    assert_eq!(store.count("io.cozy.bills").expect("count"), 0);
+}
+
+#[tokio::test]
+async fn upsert_with_repeated_keys_works() {
+    let fixture = fixture();
+    let store = &fixture.store;
+    let keys = vec!["vendorRef".to_owned(), "vendorRef".to_owned()];
+    let first = store
+        .upsert(&ctx(), "io.cozy.bills", &keys, bill("b1", 1.0))
+        .await
+        .expect("created");
+    let second = store
+        .upsert(&ctx(), "io.cozy.bills", &keys, bill("b1", 1.0))
+        .await
+        .expect("unchanged");
+    assert_eq!(first.status, WriteStatus::Created);
+    assert_eq!(second.status, WriteStatus::Unchanged);
 }

@@ -92,15 +92,16 @@ pub(super) fn upsert(
     check_doctype(doctype)?;
     check_fields(&doc)?;
     let matches = key_values(keys, &doc)?;
-    let mut found = sqlite::find_by_values(conn, doctype, &matches)?;
+    // Two matches are enough to know there are several.
+    let mut found = sqlite::find_by_values(conn, doctype, &matches, 2)?;
     if found.is_empty() {
         return create(conn, ctx, doctype, doc);
     }
     if found.len() > 1 {
+        // Keys are guest data of any size, so only their count is logged.
         tracing::warn!(
             doctype,
-            keys = ?keys,
-            matching = found.len(),
+            keys = keys.len(),
             id = found[0].id,
             "several documents have the upsert keys' values; merging into the oldest"
         );
@@ -213,6 +214,9 @@ fn check_fields(doc: &Map<String, Value>) -> Result<(), SinkError> {
 }
 
 /// Pairs each upsert key with its value in `doc`.
+/// Most key fields an upsert may name; real konnectors use one to four.
+pub const MAX_UPSERT_KEYS: usize = 16;
+
 fn key_values<'a>(
     keys: &[String],
     doc: &'a Map<String, Value>,
@@ -220,7 +224,20 @@ fn key_values<'a>(
     if keys.is_empty() {
         return Err(SinkError::Invalid("upsert needs at least one key".into()));
     }
-    keys.iter()
+    if keys.len() > MAX_UPSERT_KEYS {
+        return Err(SinkError::Invalid(format!(
+            "upsert has {} keys, more than the maximum of {MAX_UPSERT_KEYS}",
+            keys.len()
+        )));
+    }
+    let mut unique: Vec<&String> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !unique.contains(&key) {
+            unique.push(key);
+        }
+    }
+    unique
+        .into_iter()
         .map(|key| {
             let path = KeyPath::parse(key).map_err(|reason| {
                 SinkError::Invalid(format!("upsert key '{key}' is invalid: {reason}"))

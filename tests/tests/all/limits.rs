@@ -270,3 +270,53 @@ async fn exit_status_is_reported() {
         other => panic!("expected exit status 3, got {other}"),
     }
 }
+
+#[tokio::test]
+async fn other_trap_after_denied_growth_keeps_kind() {
+    // Memory was denied, but the guest then divides by zero: that trap, not
+    // the memory limit, ended it.
+    let guest = r#"(module (memory (export "memory") 1)
+        (func (export "_start")
+          (drop (memory.grow (i32.const 1000)))
+          (drop (i32.div_u (i32.const 1) (i32.const 0)))))"#;
+    let limits = LimitRequest {
+        memory_bytes: Some(1 << 20),
+        ..Default::default()
+    };
+    let report = run_plain(guest, limits).await;
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::Trap {
+                trap: TrapKind::IntegerDivisionByZero,
+                ..
+            }
+        ),
+        "{}",
+        report.outcome
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_module_is_refused() {
+    let depth = konnector_engine::MAX_BLOCK_NESTING + 1;
+    let guest = format!(
+        r#"(module (memory (export "memory") 1) (func (export "_start") {}{}))"#,
+        "(block ".repeat(depth),
+        ")".repeat(depth)
+    );
+    let store = support::TempStore::new();
+    let job = support::job(
+        guest.as_bytes(),
+        konnector_engine::manifest::Manifest::unprivileged("test"),
+        store.sink(),
+        LimitRequest::default(),
+    );
+    match support::engine().run(job).await {
+        Err(EngineError::InvalidModule(error)) => {
+            assert!(error.to_string().contains("nests blocks"), "{error}")
+        }
+        Err(other) => panic!("expected an invalid module, got {other}"),
+        Ok(report) => panic!("expected an invalid module, got {}", report.outcome),
+    }
+}

@@ -216,3 +216,101 @@ async fn write_cap_stops_writes() {
     assert_eq!(report.counters.documents_written, 2);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 2);
 }
+
+#[tokio::test]
+async fn permission_checked_before_copy() {
+    // The contents' range is far outside memory: a host that copied before
+    // checking the permission would answer invalid_argument.
+    let store = TempStore::new();
+    let meta = r#"{"name":"bill.pdf"}"#;
+    let guest = format!(
+        r#"(module
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (import "konnector_v1" "file_save" (func $save (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) {})
+            (func (export "_start")
+              (call $exit (call $save (i32.const 0) (i32.const {}) (i32.const 0) (i32.const 2000000000)))))"#,
+        wat::string(meta.as_bytes()),
+        meta.len()
+    );
+    let report = run(
+        &guest,
+        Manifest::unprivileged("plain"),
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
+    assert_eq!(exit_status(&report.outcome), PERMISSION_DENIED);
+}
+
+#[tokio::test]
+async fn file_bytes_cap_stops_saves() {
+    let store = TempStore::new();
+    let manifest = support::manifest(&[("io.cozy.files", None)]);
+    let guest = wat::save_file(r#"{"name":"big.pdf","dir_path":"/Bills"}"#, &[b'x'; 20]);
+    let limits = LimitRequest {
+        file_bytes: Some(10),
+        ..Default::default()
+    };
+    let report = run(&guest, manifest, &store, limits).await;
+    assert_eq!(exit_status(&report.outcome), LIMIT_EXCEEDED);
+    assert_eq!(store.store.count("io.cozy.files").expect("count"), 0);
+}
+
+#[tokio::test]
+async fn deep_folder_path_is_refused() {
+    let store = TempStore::new();
+    let manifest = support::manifest(&[("io.cozy.files", None)]);
+    let dir_path = "/a".repeat(40);
+    let meta = format!(r#"{{"name":"bill.pdf","dir_path":"{dir_path}"}}"#);
+    let report = run(
+        &wat::save_file(&meta, b"x"),
+        manifest,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
+    assert_eq!(exit_status(&report.outcome), 1);
+    assert_eq!(store.store.count("io.cozy.files").expect("count"), 0);
+}
+
+#[tokio::test]
+async fn account_data_counts_as_write() {
+    let store = TempStore::new();
+    let data = r#"{"lastSync":"2026-01-01"}"#;
+    let limits = LimitRequest {
+        documents: Some(1),
+        ..Default::default()
+    };
+    let report = run(
+        &wat::call_each("account_data_set", &[data, data]),
+        Manifest::unprivileged("plain"),
+        &store,
+        limits,
+    )
+    .await;
+    assert_eq!(exit_status(&report.outcome), LIMIT_EXCEEDED);
+}
+
+#[tokio::test]
+async fn upsert_key_count_is_capped() {
+    let store = TempStore::new();
+    let manifest = support::manifest(&[("io.cozy.bills", None)]);
+    let keys: Vec<String> = (0..17).map(|index| format!("k{index}")).collect();
+    let mut doc = serde_json::Map::new();
+    for key in &keys {
+        doc.insert(key.clone(), serde_json::json!(1));
+    }
+    let request =
+        serde_json::json!({"doctype": "io.cozy.bills", "keys": keys, "doc": doc}).to_string();
+    let report = run(
+        &wat::call_each("doc_upsert", &[&request]),
+        manifest,
+        &store,
+        LimitRequest::default(),
+    )
+    .await;
+    assert_eq!(exit_status(&report.outcome), 1);
+    assert_eq!(store.store.count("io.cozy.bills").expect("count"), 0);
+}
