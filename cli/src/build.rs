@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use konnector_engine::manifest::Manifest;
 use serde_json::json;
 
 use crate::konnector_path::{self, MANIFEST_FILE, MODULE_FILE};
@@ -24,7 +23,7 @@ pub(crate) struct BuildArgs {
 }
 
 pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::load(&args.dir.join(MANIFEST_FILE))?;
+    let manifest = konnector_path::load_manifest(&args.dir)?;
     let built = konnector_path::build_folder(&args.dir)?;
     let folder = args.output.unwrap_or_else(|| args.dir.join("build"));
     std::fs::create_dir_all(&folder)

@@ -32,6 +32,15 @@ pub(crate) fn docs(args: DocsArgs) -> anyhow::Result<ExitCode> {
     let store = SqliteStore::open(&args.store, &files_dir)
         .with_context(|| format!("failed to open the store {}", args.store.display()))?;
     let documents = store.documents(args.doctype.as_deref())?;
+    if documents.is_empty() {
+        match &args.doctype {
+            Some(doctype) => eprintln!(
+                "no documents of doctype {doctype} in {}",
+                args.store.display()
+            ),
+            None => eprintln!("no documents in {}", args.store.display()),
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     for document in documents {
         // A closed pipe (such as `| head`) ends the listing quietly.

@@ -41,14 +41,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
 }
 
 fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    if !manifest_path.is_file() {
-        bail!(
-            "{} has no {MANIFEST_FILE}; a konnector folder needs one (or pass a .wasm or .wat file to run it with no permission)",
-            dir.display()
-        );
-    }
-    let manifest = Manifest::load(&manifest_path)?;
+    let manifest = load_manifest(dir)?;
     let module_path = build_folder(dir)?;
     let wasm = std::fs::read(&module_path)
         .with_context(|| format!("failed to read {}", module_path.display()))?;
@@ -57,6 +50,25 @@ fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
         manifest,
         module_path,
     })
+}
+
+/// Loads the manifest of konnector folder `dir`, with a clear error when
+/// `dir` is not a folder or has no manifest.
+pub(crate) fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a folder; give a konnector folder that has a {MANIFEST_FILE}",
+            dir.display()
+        );
+    }
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !manifest_path.is_file() {
+        bail!(
+            "{} has no {MANIFEST_FILE}; a konnector folder needs one (or pass a .wasm or .wat file to `konnector run` to run it with no permission)",
+            dir.display()
+        );
+    }
+    Ok(Manifest::load(&manifest_path)?)
 }
 
 /// Builds the module of a konnector folder and returns its path; a built

@@ -11,7 +11,8 @@ use konnector_engine::host_api::JobInput;
 use konnector_engine::net::OperatorNetConfig;
 use konnector_engine::store::SqliteStore;
 use konnector_engine::{
-    EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest, Limits, LineObserver, LogLine,
+    EngineConfig, EngineError, Job, JobReport, KonnectorEngine, LimitRequest, Limits, LineObserver,
+    LogLine,
 };
 use serde_json::{Map, Value, json};
 
@@ -37,9 +38,10 @@ pub(crate) struct RunArgs {
     /// Print log lines and the result as JSON lines; the last line is the result.
     #[arg(long)]
     json: bool,
-    /// Id of the account the job runs for (its saved data lives in the store).
-    #[arg(long, value_name = "ID", default_value = "local-account")]
-    account: String,
+    /// Id of the account the job runs for; its saved data lives in the store
+    /// [default: local-SLUG, one account per konnector].
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
     /// Id of the job, as given to the konnector and put in logs.
     #[arg(long, value_name = "ID")]
     job_id: Option<String>,
@@ -126,7 +128,8 @@ pub(crate) struct LimitArgs {
     /// Log lines kept [default: 10000].
     #[arg(long, value_name = "COUNT")]
     log_lines: Option<u64>,
-    /// Document and file writes allowed [default: 10000].
+    /// Write requests allowed: documents, files and account data, unchanged
+    /// ones included [default: 10000].
     #[arg(long, value_name = "COUNT")]
     max_documents: Option<u64>,
     /// Bytes of file contents the job may save in all [default: 1073741824].
@@ -152,13 +155,43 @@ impl LimitArgs {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Every flag is checked before anything is built.
     let fields = parse_object("--fields", &args.fields)?;
-    let konnector = konnector_path::load(&args.path)?;
-    let parameters = match &args.parameters {
-        Some(text) => parse_object("--parameters", text)?,
-        None => konnector.manifest.parameters.clone(),
-    };
+    let parameters = args
+        .parameters
+        .as_deref()
+        .map(|text| parse_object("--parameters", text))
+        .transpose()?;
+    for (flag, value) in [("--account", &args.account), ("--job-id", &args.job_id)] {
+        if value
+            .as_deref()
+            .is_some_and(|value| value.trim().is_empty())
+        {
+            anyhow::bail!("invalid {flag}: empty; give a non-empty id or leave the flag out");
+        }
+    }
+    if args.limits.stack_kib == Some(0) {
+        anyhow::bail!("invalid --stack-kib 0: the guest needs a stack; give at least 64");
+    }
     let limits = args.limits.request();
+    Limits::default()
+        .with_requests(&limits, &Limits::ceiling())
+        .map_err(|error| explain_engine_error(EngineError::Limit(error)))?;
+    let operator = args.network.operator_config()?;
+    if args.store.is_dir() {
+        anyhow::bail!(
+            "--store {} is a folder; give the path of a SQLite file, such as {}/konnector.sqlite",
+            args.store.display(),
+            args.store.display()
+        );
+    }
+
+    let konnector = konnector_path::load(&args.path)?;
+    let parameters = parameters.unwrap_or_else(|| konnector.manifest.parameters.clone());
+    let account = args
+        .account
+        .clone()
+        .unwrap_or_else(|| format!("local-{}", konnector.manifest.slug));
 
     // The `konnector` command runs one job, so its engine takes the job's
     // stack size (wasmtime fixes the stack per engine).
@@ -166,10 +199,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stack_bytes: limits.stack_bytes.unwrap_or(Limits::default().stack_bytes),
         max_concurrent_jobs: 4,
         cache_dir: args.cache_dir.clone().or_else(crate::default_cache_dir),
-        network: Arc::new(args.network.operator_config()?),
+        network: Arc::new(operator),
         ..EngineConfig::default()
     };
-    let engine = KonnectorEngine::new(config)?;
+    let engine = KonnectorEngine::new(config).map_err(explain_engine_error)?;
     let files_dir = SqliteStore::default_files_dir(&args.store);
     let store = SqliteStore::open(&args.store, &files_dir)
         .with_context(|| format!("failed to open the store {}", args.store.display()))?;
@@ -181,7 +214,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         wasm: Arc::from(konnector.wasm),
         manifest: Arc::new(konnector.manifest),
         input: JobInput {
-            account: Some(args.account.clone()),
+            account: Some(account),
             fields,
             parameters,
             locale: args.locale.clone(),
@@ -197,7 +230,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("failed to start the tokio runtime")?;
-    let report = runtime.block_on(engine.run(job))?;
+    let report = runtime
+        .block_on(engine.run(job))
+        .map_err(explain_engine_error)
+        .with_context(|| format!("failed to run {}", konnector.module_path.display()))?;
     print_report(&report, &args, &konnector.module_path);
     Ok(match report.outcome.is_success() {
         true => ExitCode::SUCCESS,
@@ -205,15 +241,45 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Says which flag to change when the engine refuses a limit or a module,
+/// in the flag's own unit.
+fn explain_engine_error(error: EngineError) -> anyhow::Error {
+    let EngineError::Limit(limit) = &error else {
+        return error.into();
+    };
+    let (flag, unit, divisor) = match limit.name {
+        "fuel" => ("--fuel", "fuel units", 1),
+        "deadline_ms" => ("--time-limit", "seconds", 1000),
+        "memory_bytes" => ("--memory-mib", "MiB", 1 << 20),
+        "table_elements" => ("--table-elements", "elements", 1),
+        "stack_bytes" => ("--stack-kib", "KiB", 1024),
+        "log_bytes" => ("--log-bytes", "bytes", 1),
+        "log_lines" => ("--log-lines", "lines", 1),
+        "documents" => ("--max-documents", "writes", 1),
+        "file_bytes" => ("--max-file-bytes", "bytes", 1),
+        _ => return error.into(),
+    };
+    anyhow::anyhow!(
+        "{flag} {} is above the operator's maximum of {} {unit}; give at most {}",
+        limit.requested / divisor,
+        limit.ceiling / divisor,
+        limit.ceiling / divisor
+    )
+}
+
 fn parse_object(flag: &str, text: &str) -> anyhow::Result<Map<String, Value>> {
+    let example = match flag {
+        "--fields" => r#"'{"login": "me", "password": "secret"}'"#,
+        _ => r#"'{"key": "value"}'"#,
+    };
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => anyhow::bail!(
-            "invalid {flag}: expected a JSON object such as '{{\"login\": \"me\"}}', got {other}"
-        ),
-        Err(error) => anyhow::bail!(
-            "invalid {flag}: not JSON ({error}); pass an object such as '{{\"login\": \"me\"}}'"
-        ),
+        Ok(other) => {
+            anyhow::bail!("invalid {flag}: expected a JSON object such as {example}, got {other}")
+        }
+        Err(error) => {
+            anyhow::bail!("invalid {flag}: not JSON ({error}); pass an object such as {example}")
+        }
     }
 }
 

@@ -204,7 +204,8 @@ fn limit_above_ceiling_is_refused() {
     let output = konnector(&["run", "empty.wat", "--memory-mib", "100000"], work.path());
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("memory_bytes"), "{stderr}");
+    assert!(stderr.contains("--memory-mib 100000"), "{stderr}");
+    assert!(stderr.contains("2048 MiB"), "{stderr}");
 }
 
 #[test]
@@ -225,6 +226,15 @@ fn bad_network_flags_name_the_value() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(value), "{flag}: {stderr}");
     }
+}
+
+#[test]
+fn empty_account_is_refused() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    let output = konnector(&["run", "missing.wat", "--account", ""], work.path());
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid --account"), "{stderr}");
 }
 
 #[test]

@@ -96,9 +96,9 @@ pub enum EngineError {
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) module: Module,
-    /// `None` when linking failed; the job then ends with a policy refusal
-    /// naming the import (checked before this is used).
-    pub(crate) pre: Option<InstancePre<JobState>>,
+    /// The linker's error when linking failed (an import of the right name
+    /// but the wrong type); the job then ends with a policy refusal.
+    pub(crate) pre: Result<InstancePre<JobState>, String>,
     pub(crate) digest: [u8; 32],
     pub(crate) source: CacheSource,
 }
@@ -191,7 +191,10 @@ impl KonnectorEngine {
                 ..found.clone()
             });
         }
-        let pre = self.linker.instantiate_pre(&module).ok();
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|error| format!("{error:#}"));
         let entry = Prepared {
             module,
             pre,

@@ -120,11 +120,14 @@ impl KonnectorEngine {
         // a capability the engine does not offer never starts.
         let refusal = crate::hostcalls::check_module(&prepared.module);
         let pre = match (refusal, &prepared.pre) {
-            (None, Some(pre)) => pre.clone(),
-            (refusal, _) => {
+            (None, Ok(pre)) => pre.clone(),
+            (refusal, linked) => {
                 let outcome = refusal.unwrap_or_else(|| Outcome::PolicyRefusal {
-                    rule: "unknown_import".into(),
-                    message: "the module's imports do not match the host API".into(),
+                    rule: "import_mismatch".into(),
+                    message: format!(
+                        "the module's imports do not match the host API: {}",
+                        linked.as_ref().err().map_or("", String::as_str)
+                    ),
                 });
                 tracing::info!(%outcome, "job refused before it started");
                 let counters = Counters {
