@@ -140,3 +140,62 @@ fn store_on_disk(module: &Module, path: &Path) -> std::io::Result<()> {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULE: &str = r#"(module (func (export "_start")))"#;
+
+    #[test]
+    fn compiled_once_then_loaded_from_disk() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let wasm = wat::parse_str(MODULE).expect("valid WAT");
+
+        let first = ModuleCache::new(&engine, Some(dir.path().to_owned()));
+        let (_, digest, source) = first.get_or_compile(&engine, &wasm).expect("compiles");
+        assert_eq!(source, CacheSource::Compiled);
+        let (_, _, source) = first.get_or_compile(&engine, &wasm).expect("cached");
+        assert_eq!(source, CacheSource::Memory);
+
+        // A new cache on the same folder, as in a new process.
+        let second = ModuleCache::new(&engine, Some(dir.path().to_owned()));
+        let (_, same_digest, source) = second.get_or_compile(&engine, &wasm).expect("loads");
+        assert_eq!(source, CacheSource::Disk);
+        assert_eq!(digest, same_digest);
+    }
+
+    #[test]
+    fn corrupt_cache_file_is_compiled_again() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let wasm = wat::parse_str(MODULE).expect("valid WAT");
+        let cache = ModuleCache::new(&engine, Some(dir.path().to_owned()));
+        cache.get_or_compile(&engine, &wasm).expect("compiles");
+        for entry in std::fs::read_dir(dir.path()).expect("read cache") {
+            std::fs::write(entry.expect("entry").path(), b"not a module").expect("corrupt");
+        }
+
+        let fresh = ModuleCache::new(&engine, Some(dir.path().to_owned()));
+        let (_, _, source) = fresh
+            .get_or_compile(&engine, &wasm)
+            .expect("compiles again");
+        assert_eq!(source, CacheSource::Compiled);
+    }
+
+    #[test]
+    fn different_bytes_get_different_files() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let cache = ModuleCache::new(&engine, Some(dir.path().to_owned()));
+        let one = wat::parse_str(MODULE).expect("valid WAT");
+        let two = wat::parse_str(r#"(module (func (export "_start") nop))"#).expect("valid WAT");
+        cache.get_or_compile(&engine, &one).expect("compiles");
+        cache.get_or_compile(&engine, &two).expect("compiles");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("read cache").count(),
+            2
+        );
+    }
+}
