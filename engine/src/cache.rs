@@ -27,7 +27,7 @@ pub(crate) struct ModuleCache {
     modules: Mutex<HashMap<[u8; 32], Module>>,
 }
 
-/// Where a compiled module came from, for logs and benchmarks.
+/// Origin of a compiled module, for logs and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheSource {
     /// Already compiled in this process.

@@ -21,7 +21,7 @@ use crate::net::{NetLimits, OperatorNetConfig, Resolver, SystemResolver};
 /// Operator settings of an engine.
 #[derive(Clone)]
 pub struct EngineConfig {
-    /// The most any job may ask for. Default [`Limits::ceiling`].
+    /// Maximum of every limit a job may request. Default [`Limits::ceiling`].
     pub ceiling: Limits,
     /// Guest stack in bytes for every job of this engine (wasmtime fixes it
     /// per engine). Default 1 MiB, at most `ceiling.stack_bytes`.
@@ -42,7 +42,7 @@ pub struct EngineConfig {
     pub network: Arc<OperatorNetConfig>,
     /// Caps on each job's HTTP traffic. Default [`NetLimits::default`].
     pub net_limits: NetLimits,
-    /// How host names are resolved. Default the system resolver.
+    /// Resolver of host names for fetch. Default the system resolver.
     pub resolver: Arc<dyn Resolver>,
 }
 
@@ -75,7 +75,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// Why the engine could not be built or a module could not be prepared.
+/// Error building the engine or preparing a module.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The engine's configuration is inconsistent.
@@ -167,7 +167,7 @@ impl KonnectorEngine {
         })
     }
 
-    /// The engine's configuration.
+    /// Returns the engine's configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

@@ -7,7 +7,7 @@
 
 use wasmtime::{Caller, Extern, Memory};
 
-/// Why a guest range could not be read or written.
+/// Error reading or writing a guest range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MemoryError {
     /// The module exports no memory named `memory`.
@@ -27,7 +27,7 @@ pub enum MemoryError {
     /// The range is longer than the host function accepts.
     #[error("{what} of {len} bytes is over the maximum of {max} bytes")]
     TooLong {
-        /// What the range holds, such as `request`.
+        /// Name of the range's contents, such as `request`.
         what: &'static str,
         /// Length given by the guest.
         len: u32,

@@ -2,7 +2,7 @@
 //! a module is instantiated.
 //!
 //! Each function copies its arguments out of guest memory once
-//! ([`crate::guest_memory`]), decides, and answers with a [`Status`] and the
+//! ([`crate::guest_memory`]), decides, and returns a [`Status`] with the
 //! result buffer. A malformed argument is [`Status::InvalidArgument`] with a
 //! message; nothing a guest passes can make a host function panic.
 
@@ -28,7 +28,7 @@ use crate::sink::{FileWrite, SinkError};
 pub const MAX_REQUEST_BYTES: usize = 2 << 20;
 /// Largest file a guest may save in one call, in bytes.
 pub const MAX_FILE_BYTES: usize = 256 << 20;
-/// Longest error message kept from `job_fail`, in bytes.
+/// Maximum length of the message kept from `job_fail`, in bytes.
 const MAX_FAILURE_MESSAGE_BYTES: usize = 4000;
 
 /// WASI preview 1's import module.
@@ -48,7 +48,7 @@ const RESERVED_DOCTYPES: &[(&str, &str)] = &[
 
 type CallResult = wasmtime::Result<i32>;
 
-/// An error answered to the guest: a status and a message.
+/// An error returned to the guest: a status and a message.
 struct Refusal(Status, String);
 
 impl From<MemoryError> for Refusal {
@@ -664,8 +664,8 @@ fn account_of(caller: &Caller<'_, JobState>) -> Result<String, Refusal> {
         })
 }
 
-/// A MIME type from a file name's extension; `application/octet-stream`
-/// when unknown.
+/// Guesses a MIME type from a file name's extension;
+/// `application/octet-stream` when unknown.
 fn guess_content_type(name: &str) -> &'static str {
     let extension = name
         .rsplit_once('.')

@@ -24,7 +24,7 @@ use crate::sink::{DocumentSink, WriteContext};
 /// millisecond of guest code.
 const FUEL_YIELD_INTERVAL: u64 = 2_000_000;
 
-/// Longest trap message kept in an outcome, in bytes; a guest's function
+/// Maximum length of a trap message kept in an outcome, in bytes; a guest's function
 /// names appear in the backtrace and could be of any length.
 const MAX_TRAP_MESSAGE_BYTES: usize = 16 * 1024;
 
@@ -41,9 +41,9 @@ pub struct Job {
     /// The job's input. `job_id` and `konnector` are filled in from `id` and
     /// the manifest.
     pub input: JobInput,
-    /// Limits the job asks for, checked against the engine's ceilings.
+    /// Limits the job requests, checked against the engine's ceilings.
     pub limits: LimitRequest,
-    /// Where documents and files go.
+    /// Destination of documents and files.
     pub sink: Arc<dyn DocumentSink>,
     /// Called with each kept log line as the job runs.
     pub log_observer: Option<LineObserver>,
@@ -78,7 +78,7 @@ pub(crate) struct HostState {
     pub(crate) documents_written: u64,
     pub(crate) writes_refused: u64,
     /// The job's HTTP client; `None` when it could not be built (a bad CA
-    /// file), and then fetch answers with the reason.
+    /// file), and then fetch returns the reason.
     pub(crate) http: Result<Arc<HttpClient>, String>,
     /// Bodies of responses the guest has not read to the end, by handle.
     pub(crate) bodies: HashMap<u32, PendingBody>,

@@ -38,7 +38,7 @@ impl ResourceLimiter for JobLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // Returning false makes `memory.grow` return -1 to the guest, which
-        // a well-written guest can handle; the outcome says whether it did.
+        // a well-written guest can handle; the outcome shows whether it did.
         if desired > self.memory_bytes {
             self.memory_denied = true;
             return Ok(false);

@@ -49,7 +49,7 @@ pub struct Limits {
     /// NOTE: wasmtime fixes this per engine (`Config::max_wasm_stack`), not
     /// per store, so a job cannot lower it below the engine's value in a
     /// shared worker; the `konnector` command builds its engine with the
-    /// value the job asks for.
+    /// value the job requests.
     pub stack_bytes: u64,
     /// Bytes of log lines kept, counting each line's message. Default 1 MiB.
     /// Lines past the cap are dropped and counted, never buffered.
@@ -83,8 +83,8 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The ceilings an operator gets unless they set others: what a job may
-    /// ask for at most.
+    /// Returns the ceilings an operator gets unless they set others: the
+    /// maximum a job may request.
     pub fn ceiling() -> Self {
         Limits {
             fuel: 200_000_000_000,
@@ -187,7 +187,7 @@ impl Limits {
     }
 }
 
-/// The limits a job asks for; `None` keeps the default.
+/// Limits a job requests; `None` keeps the default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitRequest {
     /// See [`Limits::fuel`].
@@ -220,7 +220,7 @@ pub struct LimitRequest {
 pub struct LimitError {
     /// The limit's name, as in [`Limits`].
     pub name: &'static str,
-    /// What the job asked for.
+    /// Value the job requested.
     pub requested: u64,
     /// The operator's ceiling.
     pub ceiling: u64,

@@ -20,12 +20,12 @@ use serde::{Serialize, Serializer};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Longest message kept for one line, in bytes. The stack cuts messages at
+/// Maximum length of one kept line's message, in bytes. The stack cuts messages at
 /// 4000 characters and reads 64 KiB per line; 16 KiB keeps a useful stack
 /// trace without letting one line fill the log.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
-/// Where a line came from.
+/// Origin of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogSource {
@@ -45,7 +45,7 @@ pub struct LogLine {
     pub level: LogLevel,
     /// The message, valid UTF-8 (invalid bytes are replaced).
     pub message: String,
-    /// Where it came from.
+    /// Origin of the line.
     pub source: LogSource,
 }
 
@@ -147,7 +147,7 @@ impl JobLog {
         std::mem::take(&mut self.lock().lines)
     }
 
-    /// A WASI stdout or stderr stream that writes into this log.
+    /// Returns a WASI stdout or stderr stream that writes into this log.
     pub fn stdio(&self, source: LogSource) -> GuestStdio {
         GuestStdio {
             log: self.clone(),

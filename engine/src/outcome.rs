@@ -1,10 +1,10 @@
-//! How a job ended, and what it used.
+//! The end of a job: its outcome and its counters.
 
 use serde::Serialize;
 
 use crate::logs::LogLine;
 
-/// How a job ended. Callers match on it; its [`Outcome::error_code`] is what
+/// End of a job. Callers match on it; its [`Outcome::error_code`] is what
 /// the stack shows the person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -26,31 +26,31 @@ pub enum Outcome {
     DeadlinePassed,
     /// The guest trapped for another reason.
     Trap {
-        /// What kind of trap.
+        /// Kind of trap.
         trap: TrapKind,
         /// wasmtime's description, with a guest backtrace when available.
         message: String,
     },
     /// The engine refused to run or continue the job: the module imports a
-    /// function the engine does not offer, exports no `_start`, or asks for
+    /// function the engine does not offer, exports no `_start`, or requests
     /// something its manifest does not grant in a way the guest cannot
     /// handle.
     PolicyRefusal {
         /// The rule, such as `unknown_import` or `missing_start`.
         rule: String,
-        /// What was refused, naming the value.
+        /// Description of the refusal, naming the value.
         message: String,
     },
 }
 
 impl Outcome {
-    /// Whether the job succeeded.
+    /// Returns whether the job succeeded.
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Succeeded)
     }
 
     /// The Cozy error code the stack should record for this outcome, or
-    /// `None` on success. Limits and traps map to codes the stack knows.
+    /// `None` on success. Limits and traps map to codes the stack handles.
     pub fn error_code(&self) -> Option<&str> {
         match self {
             Outcome::Succeeded => None,
@@ -63,7 +63,8 @@ impl Outcome {
         }
     }
 
-    /// A short stable name of the outcome kind, as serialised in `kind`.
+    /// Returns a short stable name of the outcome kind, as serialised in
+    /// `kind`.
     pub fn kind_name(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -102,7 +103,7 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// Why the guest trapped, when no limit explains it.
+/// Cause of a trap, when no limit explains it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "status", rename_all = "snake_case")]
 pub enum TrapKind {
@@ -128,7 +129,7 @@ pub enum TrapKind {
     Other,
 }
 
-/// What a job used.
+/// Resources a job used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     /// Fuel consumed.
@@ -162,9 +163,9 @@ pub struct JobReport {
     pub job_id: String,
     /// The konnector's slug.
     pub konnector: String,
-    /// How it ended.
+    /// Outcome of the job.
     pub outcome: Outcome,
-    /// What it used.
+    /// Resources it used.
     pub counters: Counters,
     /// The log lines kept, in order.
     pub logs: Vec<LogLine>,

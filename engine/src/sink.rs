@@ -1,4 +1,4 @@
-//! Where a job's documents and files go.
+//! Destinations of a job's documents and files.
 //!
 //! A [`DocumentSink`] receives writes that the engine has already checked
 //! against the manifest's permissions and the job's caps. The embedded
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use konnector_host_api::WriteResult;
 use serde_json::{Map, Value};
 
-/// Who writes, for `cozyMetadata` and for the account's own data.
+/// Identity of the writer, for `cozyMetadata` and the account's own data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteContext {
     /// The konnector's slug (`createdByApp`).
@@ -44,7 +44,7 @@ pub struct FileWrite {
     pub bytes: Vec<u8>,
 }
 
-/// Why a sink did not write. Every variant means nothing was written.
+/// Error of a sink. Every variant means nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// The document to update does not exist.
@@ -74,8 +74,8 @@ pub enum SinkError {
     /// The destination is full (the stack's 413).
     #[error("disk quota exceeded: {0}")]
     QuotaExceeded(String),
-    /// The store itself failed (I/O, SQLite, HTTP); the message says which
-    /// operation on which document.
+    /// The store itself failed (I/O, SQLite, HTTP); the message names the
+    /// operation and the document.
     #[error("{0}")]
     Storage(String),
 }
@@ -125,7 +125,7 @@ pub trait DocumentSink: Send + Sync {
         file: FileWrite,
     ) -> Result<WriteResult, SinkError>;
 
-    /// The saved data of account `account_id` (`{}` when none).
+    /// Returns the saved data of account `account_id` (`{}` when none).
     async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError>;
 
     /// Replaces the saved data of account `account_id`.

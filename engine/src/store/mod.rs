@@ -323,7 +323,7 @@ impl Shared {
 /// Virtual machine steps between two checks of a write's time limit.
 const PROGRESS_STEPS: std::ffi::c_int = 10_000;
 
-/// Longest time one guest write may take in the store, waiting for the
+/// Maximum time one guest write may take in the store, waiting for the
 /// connection included, in milliseconds: bounds how long a job can hold the
 /// store that every other job shares. Default 10 s.
 pub const MAX_WRITE_MS: u64 = 10_000;
