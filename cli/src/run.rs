@@ -291,14 +291,21 @@ fn new_job_id() -> String {
     format!("local-{nanos:x}")
 }
 
+/// Prints one log line as the job runs. It is called from inside a host
+/// function, so a closed pipe must not panic: write errors are ignored.
 fn print_line(line: &LogLine, json_output: bool) {
+    use std::io::Write;
     if json_output {
-        println!(
-            "{}",
-            json!({"type": line.level.name(), "message": line.message, "source": line.source})
-        );
+        let record =
+            json!({"type": line.level.name(), "message": line.message, "source": line.source});
+        let _ = writeln!(std::io::stdout().lock(), "{record}");
     } else {
-        eprintln!("[{}] {}", line.level.name(), escape_controls(&line.message));
+        let message = escape_controls(&line.message);
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "[{}] {message}",
+            line.level.name()
+        );
     }
 }
 
