@@ -221,6 +221,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             manual_execution: true,
             ..JobInput::default()
         },
+        script: None,
         limits,
         sink: Arc::new(store),
         log_observer: Some(observer),

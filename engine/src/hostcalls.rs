@@ -115,6 +115,31 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
         },
     )?;
     linker.func_wrap(module, abi::LOG, log)?;
+    linker.func_wrap(
+        abi::JS_IMPORT_MODULE,
+        abi::JS_SCRIPT,
+        |mut caller: Caller<'_, JobState>| -> i32 {
+            let host = &mut caller.data_mut().host;
+            let result = match &host.script {
+                Some(script) => Ok(script.to_vec()),
+                None => Err(Refusal(
+                    Status::Unsupported,
+                    "the job is not a JavaScript konnector, so it has no script".into(),
+                )),
+            };
+            answer(host, result)
+        },
+    )?;
+    for name in ["source", "source_name"] {
+        linker.func_wrap(abi::BUILD_IMPORT_MODULE, name, || -> i32 {
+            Status::Unsupported as i32
+        })?;
+    }
+    for name in ["output", "error"] {
+        linker.func_wrap(abi::BUILD_IMPORT_MODULE, name, |_: i32, _: i32| -> i32 {
+            Status::Unsupported as i32
+        })?;
+    }
     linker.func_wrap(module, abi::JOB_FAIL, job_fail)?;
 
     linker.func_wrap_async(module, abi::DOC_CREATE, |caller, (ptr, len): (i32, i32)| {
@@ -174,6 +199,8 @@ pub(crate) fn check_module(module: &Module) -> Option<Outcome> {
         }
         let known = match from {
             abi::IMPORT_MODULE => abi::FUNCTIONS.contains(&name),
+            abi::JS_IMPORT_MODULE => name == abi::JS_SCRIPT,
+            abi::BUILD_IMPORT_MODULE => abi::BUILD_FUNCTIONS.contains(&name),
             WASI_MODULE => true,
             _ => false,
         };

@@ -41,6 +41,10 @@ pub struct Job {
     /// The job's input. `job_id` and `konnector` are filled in from `id` and
     /// the manifest.
     pub input: JobInput,
+    /// QuickJS bytecode of a JavaScript konnector, which `wasm` (then the
+    /// shared JavaScript runtime) reads through `konnector_js_v1::script`;
+    /// `None` for other konnectors.
+    pub script: Option<Arc<[u8]>>,
     /// Limits the job requests, checked against the engine's ceilings.
     pub limits: LimitRequest,
     /// Destination of documents and files.
@@ -61,6 +65,8 @@ pub(crate) struct HostState {
     pub(crate) input_json: Vec<u8>,
     /// The result buffer of the ABI.
     pub(crate) result: Vec<u8>,
+    /// The job's QuickJS bytecode, for a JavaScript konnector.
+    pub(crate) script: Option<Arc<[u8]>>,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) sink: Arc<dyn DocumentSink>,
     pub(crate) write_context: WriteContext,
@@ -162,6 +168,7 @@ impl KonnectorEngine {
         .map_err(|error| format!("the network is not available to this job: {error}"));
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
         host.write_context.deadline = Some(started + Duration::from_millis(limits.deadline_ms));
+        host.script = job.script.clone();
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),
             limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
@@ -271,6 +278,7 @@ fn host_state(
         // Serialising a struct of strings and JSON values cannot fail.
         input_json: serde_json::to_vec(input).unwrap_or_default(),
         result: Vec::new(),
+        script: None,
         manifest: manifest.clone(),
         sink,
         write_context,
@@ -321,7 +329,20 @@ fn classify(
     };
     let error = match result {
         Err(_elapsed) => return Outcome::DeadlinePassed,
-        Ok(Ok(())) => return reported().unwrap_or(Outcome::Succeeded),
+        Ok(Ok(())) => {
+            return match reported() {
+                // A runtime such as QuickJS turns a failed allocation into an
+                // exception and reports it as UNKNOWN_ERROR: after a denied
+                // grow, that failure is the memory limit's.
+                Some(Outcome::KonnectorError { code, .. })
+                    if state.limiter.memory_denied && code == "UNKNOWN_ERROR" =>
+                {
+                    Outcome::MemoryLimitReached
+                }
+                Some(reported) => reported,
+                None => Outcome::Succeeded,
+            };
+        }
         Ok(Err(error)) => error,
     };
     if let Some(exit) = error.downcast_ref::<I32Exit>() {

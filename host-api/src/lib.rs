@@ -109,6 +109,22 @@ pub const ACCOUNT_DATA_GET: &str = "account_data_get";
 /// object at `ptr`.
 pub const ACCOUNT_DATA_SET: &str = "account_data_set";
 
+/// Import module of the shared JavaScript runtime: how it gets the job's
+/// konnector, as QuickJS bytecode.
+pub const JS_IMPORT_MODULE: &str = "konnector_js_v1";
+/// `() -> status`: puts the job's QuickJS bytecode in the result buffer;
+/// [`Status::Unsupported`] when the job is not a JavaScript konnector.
+pub const JS_SCRIPT: &str = "script";
+
+/// Import module the JavaScript runtime uses only while `konnector build`
+/// compiles source to bytecode. The engine links each of these functions to
+/// a stub that returns [`Status::Unsupported`].
+pub const BUILD_IMPORT_MODULE: &str = "konnector_build_v1";
+/// Functions of [`BUILD_IMPORT_MODULE`]: `source() -> status`,
+/// `source_name() -> status`, `output(ptr, len) -> status` and
+/// `error(ptr, len) -> status`.
+pub const BUILD_FUNCTIONS: &[&str] = &["source", "source_name", "output", "error"];
+
 /// Every function of [`IMPORT_MODULE`] that the host serves in this version.
 pub const FUNCTIONS: &[&str] = &[
     RESULT_LEN,

@@ -32,6 +32,7 @@ fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job
                 .unwrap_or_default(),
             ..JobInput::default()
         },
+        script: None,
         limits: LimitRequest::default(),
         sink: store,
         log_observer: None,

@@ -1,6 +1,7 @@
 //! Integration tests, one module per topic.
 
 mod fetch;
+mod javascript;
 mod limits;
 mod permissions;
 mod sample;

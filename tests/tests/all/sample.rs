@@ -76,6 +76,7 @@ async fn run_sample(vendor: &Vendor, store: &TempStore, password: &str) -> JobRe
             fields: fields.as_object().cloned().unwrap_or_default(),
             ..JobInput::default()
         },
+        script: None,
         limits: LimitRequest::default(),
         sink: store.sink(),
         log_observer: None,

@@ -64,6 +64,7 @@ pub fn job(
             account: Some("test-account".into()),
             ..JobInput::default()
         },
+        script: None,
         limits,
         sink,
         log_observer: None,
