@@ -601,7 +601,7 @@ async fn http_fetch(
         }
         let client = host
             .http
-            .clone()
+            .client()
             .map_err(|reason| Refusal(Status::Unsupported, reason))?;
         Ok((client, FetchRequest::from_guest(request, body)))
     })();

@@ -15,7 +15,7 @@ use crate::limiter::JobLimiter;
 use crate::limits::{LimitRequest, Limits};
 use crate::logs::{JobLog, LineObserver, LogSource};
 use crate::manifest::Manifest;
-use crate::net::HttpClient;
+use crate::net::{HttpClient, NetCounters, NetLimits, NetworkPolicy, OperatorNetConfig, Resolver};
 use crate::outcome::{Counters, JobReport, Outcome, TrapKind};
 use crate::sink::{DocumentSink, WriteContext};
 
@@ -83,14 +83,63 @@ pub(crate) struct HostState {
     pub(crate) max_file_bytes: u64,
     pub(crate) documents_written: u64,
     pub(crate) writes_refused: u64,
-    /// The job's HTTP client; `None` when it could not be built (a bad CA
-    /// file), and then fetch returns the reason.
-    pub(crate) http: Result<Arc<HttpClient>, String>,
+    /// The job's HTTP client, built at the first fetch so that jobs that
+    /// fetch nothing do not pay for its TLS set-up.
+    pub(crate) http: LazyHttp,
     /// Bodies of responses the guest has not read to the end, by handle.
     pub(crate) bodies: HashMap<u32, PendingBody>,
     pub(crate) next_body_handle: u32,
     /// The HTTP client's `max_request_body_bytes`.
     pub(crate) max_request_body_bytes: u64,
+}
+
+/// What builds a job's HTTP client, and the client once built.
+pub(crate) enum LazyHttp {
+    /// Not built yet; no request was sent.
+    Pending(Box<HttpSetup>),
+    /// Built, or the reason it could not be (a bad CA file), which every
+    /// fetch then returns.
+    Ready(Result<Arc<HttpClient>, String>),
+}
+
+/// Everything [`HttpClient::new`] needs.
+pub(crate) struct HttpSetup {
+    pub(crate) policy: NetworkPolicy,
+    pub(crate) operator: Arc<OperatorNetConfig>,
+    pub(crate) limits: NetLimits,
+    pub(crate) deadline: Instant,
+    pub(crate) resolver: Arc<dyn Resolver>,
+}
+
+impl LazyHttp {
+    /// Returns the client, building it on the first call.
+    pub(crate) fn client(&mut self) -> Result<Arc<HttpClient>, String> {
+        if let LazyHttp::Pending(setup) = self {
+            let setup = &**setup;
+            let built = HttpClient::new(
+                setup.policy.clone(),
+                setup.operator.clone(),
+                setup.limits.clone(),
+                setup.deadline,
+                setup.resolver.clone(),
+            )
+            .map(Arc::new)
+            .map_err(|error| format!("the network is not available to this job: {error}"));
+            *self = LazyHttp::Ready(built);
+        }
+        match self {
+            LazyHttp::Ready(client) => client.clone(),
+            LazyHttp::Pending(_) => Err("the HTTP client was not built".into()),
+        }
+    }
+
+    /// Returns the client's counters; `None` when no request was sent.
+    pub(crate) fn counters(&self) -> Option<NetCounters> {
+        match self {
+            LazyHttp::Ready(Ok(client)) => Some(client.counters()),
+            LazyHttp::Ready(Err(_)) | LazyHttp::Pending(_) => None,
+        }
+    }
 }
 
 /// A response body waiting in the host for `http_body_read`.
@@ -157,15 +206,13 @@ impl KonnectorEngine {
             log.clone(),
             &limits,
         );
-        host.http = HttpClient::new(
-            job.manifest.network.clone(),
-            self.config.network.clone(),
-            self.config.net_limits.clone(),
-            started + Duration::from_millis(limits.deadline_ms),
-            self.config.resolver.clone(),
-        )
-        .map(Arc::new)
-        .map_err(|error| format!("the network is not available to this job: {error}"));
+        host.http = LazyHttp::Pending(Box::new(HttpSetup {
+            policy: job.manifest.network.clone(),
+            operator: self.config.network.clone(),
+            limits: self.config.net_limits.clone(),
+            deadline: started + Duration::from_millis(limits.deadline_ms),
+            resolver: self.config.resolver.clone(),
+        }));
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
         host.write_context.deadline = Some(started + Duration::from_millis(limits.deadline_ms));
         host.script = job.script.clone();
@@ -210,12 +257,7 @@ impl KonnectorEngine {
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
         let (log_lines, log_bytes_dropped, log_lines_dropped) = log.counts();
-        let net = state
-            .host
-            .http
-            .as_ref()
-            .map(|client| client.counters())
-            .ok();
+        let net = state.host.http.counters();
         let counters = Counters {
             http_requests: net.as_ref().map_or(0, |net| net.requests),
             http_refused: net.as_ref().map_or(0, |net| net.refused),
@@ -291,7 +333,7 @@ fn host_state(
         max_file_bytes: limits.file_bytes,
         documents_written: 0,
         writes_refused: 0,
-        http: Err("the network is not set up".into()),
+        http: LazyHttp::Ready(Err("the network is not set up".into())),
         bodies: HashMap::new(),
         next_body_handle: 1,
         max_request_body_bytes: 0,
