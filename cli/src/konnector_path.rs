@@ -1,4 +1,4 @@
-//! What `konnector run PATH` and `konnector build DIR` are given: a folder
+//! Inputs of `konnector run PATH` and `konnector build DIR`: a folder
 //! with a manifest, or a plain module.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ pub(crate) const MODULE_FILE: &str = "konnector.wasm";
 pub(crate) struct Konnector {
     pub(crate) wasm: Vec<u8>,
     pub(crate) manifest: Manifest,
-    /// Where the module came from, for messages.
+    /// Path the module was read from, for messages.
     pub(crate) module_path: PathBuf,
 }
 

@@ -83,7 +83,7 @@ fn answer(host: &mut HostState, result: Result<Vec<u8>, Refusal>) -> i32 {
             Status::Ok as i32
         }
         Err(Refusal(status, message)) => {
-            tracing::debug!(status = status.name(), %message, "host call refused");
+            tracing::debug!(status = status.name(), %message, "host call rejected");
             host.result = message.into_bytes();
             status as i32
         }
@@ -243,7 +243,7 @@ fn result_read(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) -> i32 {
         Ok(()) => Status::Ok as i32,
         Err(error) => {
             // Keep the buffer: the guest may retry with a valid pointer.
-            tracing::debug!(%error, "result_read refused");
+            tracing::debug!(%error, "result_read rejected");
             Status::InvalidArgument as i32
         }
     }
@@ -334,7 +334,11 @@ fn admit_write(host: &mut HostState, doctype: &str, verbs: &[Verb]) -> Result<()
     for verb in verbs {
         if let Err(denied) = host.manifest.check(doctype, *verb) {
             host.writes_refused += 1;
-            tracing::debug!(doctype, verb = verb.name(), "write refused by the manifest");
+            tracing::debug!(
+                doctype,
+                verb = verb.name(),
+                "write rejected by the manifest"
+            );
             return Err(Refusal(Status::PermissionDenied, denied.to_string()));
         }
     }

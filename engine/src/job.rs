@@ -93,7 +93,7 @@ pub(crate) struct HostState {
     pub(crate) max_request_body_bytes: u64,
 }
 
-/// What builds a job's HTTP client, and the client once built.
+/// A job's HTTP client: the settings to build it, then the client itself.
 pub(crate) enum LazyHttp {
     /// Not built yet; no request was sent.
     Pending(Box<HttpSetup>),
@@ -184,7 +184,7 @@ impl KonnectorEngine {
                         linked.as_ref().err().map_or("", String::as_str)
                     ),
                 });
-                tracing::info!(%outcome, "job refused before it started");
+                tracing::info!(%outcome, "job rejected before it started");
                 let counters = Counters {
                     wall_time_ms: elapsed_ms(started),
                     ..Counters::default()

@@ -301,7 +301,7 @@ pub struct Response {
 }
 
 impl Response {
-    /// The value of the first header named `name` (compared ignoring case).
+    /// Returns the value of the first header named `name` (compared ignoring case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -309,7 +309,7 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The body as text, with invalid UTF-8 replaced.
+    /// Returns the body as text, with invalid UTF-8 replaced.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -550,7 +550,7 @@ mod sys {
 
 /// Stand-ins for the imports on targets that cannot have them: every call
 /// fails with [`Status::Unsupported`] and the result buffer contains a message
-/// that says why.
+/// that explains why.
 #[cfg(not(target_arch = "wasm32"))]
 mod sys {
     use crate::Status;

@@ -228,7 +228,7 @@ impl LogLevel {
         })
     }
 
-    /// The `type` of the stack's JSON log line for this level.
+    /// Returns the `type` of the stack's JSON log line for this level.
     pub fn name(self) -> &'static str {
         match self {
             LogLevel::Debug => "debug",
@@ -274,7 +274,7 @@ pub const KNOWN_ERROR_CODES: &[&str] = &[
 /// Maximum length in bytes of an error code given to [`JOB_FAIL`].
 pub const MAX_ERROR_CODE_BYTES: usize = 128;
 
-/// Whether `code` has the shape of a Cozy error code: upper-case ASCII
+/// Checks whether `code` has the shape of a Cozy error code: upper-case ASCII
 /// letters, digits and `_`, in dot-separated parts, starting with a letter,
 /// at most [`MAX_ERROR_CODE_BYTES`] bytes.
 pub fn is_valid_error_code(code: &str) -> bool {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What a job is given: the output of [`crate::JOB_INPUT`].
+/// Input of a job: the output of [`crate::JOB_INPUT`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobInput {
     /// The job's id (`COZY_JOB_ID` under the stack).
@@ -91,7 +91,7 @@ pub struct FileRequest {
     pub metadata: Map<String, Value>,
 }
 
-/// What a write did.
+/// Effect of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteStatus {

@@ -22,7 +22,7 @@ pub struct Bill {
     pub amount: f64,
     /// Amount as the site writes it, such as `19.90`.
     pub amount_text: String,
-    /// What the bill is for.
+    /// Label of the bill, such as `Internet & TV box – November 2025`.
     pub label: String,
     /// Path of the bill's PDF on the site.
     pub pdf_path: String,
@@ -56,7 +56,7 @@ impl Vendor {
             )],
         };
         let response = send(&request, body.as_bytes())?;
-        // The site answers a wrong password with the form again, and a right
+        // The site returns the form again for a wrong password, and a right
         // one with a redirect to the bills.
         if !response.url.ends_with("/bills") {
             return Err(KonnectorError::new(
@@ -138,14 +138,14 @@ fn parse_bill(item: &str) -> Option<Bill> {
     })
 }
 
-/// The value of `name="..."` in `html`, at its first occurrence.
+/// Returns the value of `name="..."` in `html`, at its first occurrence.
 fn attribute(html: &str, name: &str) -> Option<String> {
     let start = html.find(&format!("{name}=\""))? + name.len() + 2;
     let end = html[start..].find('"')?;
     Some(html[start..start + end].to_owned())
 }
 
-/// The value of attribute `name` in the tag that contains `marker`.
+/// Returns the value of attribute `name` in the tag that contains `marker`.
 fn attribute_after(html: &str, marker: &str, name: &str) -> Option<String> {
     let at = html.find(marker)?;
     let tag_start = html[..at].rfind('<')?;
@@ -153,7 +153,7 @@ fn attribute_after(html: &str, marker: &str, name: &str) -> Option<String> {
     attribute(&html[tag_start..tag_end], name)
 }
 
-/// The text between `opening` and the next `<`.
+/// Returns the text between `opening` and the next `<`.
 fn text_of(html: &str, opening: &str) -> Option<String> {
     let start = html.find(opening)? + opening.len();
     let end = html[start..].find('<')?;

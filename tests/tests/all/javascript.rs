@@ -11,7 +11,7 @@ use konnector_toolchain::js::{CompileError, JsRuntime, preinitialized_runtime};
 
 use crate::support::{self, TempStore, messages};
 
-/// The pre-initialised runtime module, and a build-time host to compile
+/// Returns the pre-initialised runtime module, and a build-time host to compile
 /// sources with, built once per test process.
 fn runtime() -> &'static (Arc<[u8]>, JsRuntime) {
     static RUNTIME: OnceLock<(Arc<[u8]>, JsRuntime)> = OnceLock::new();
@@ -158,7 +158,7 @@ fn syntax_error_names_its_location() {
 
 #[tokio::test]
 async fn module_without_script_is_refused_by_runtime() {
-    // The runtime asks for its script; a job without one gets Unsupported
+    // The runtime requests its script; a job without one gets Unsupported
     // and must not run anything.
     let (wasm, _) = runtime();
     let store = TempStore::new();

@@ -1,4 +1,4 @@
-//! Every limit stops what it should, and the outcome and counters say so.
+//! Every limit stops what it should, and the outcome and counters show it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@ const BILL: &str =
     r#"{"doctype":"io.cozy.bills","doc":{"vendor":"acme","amount":12.5,"date":"2026-11-01"}}"#;
 const BILL_UPSERT: &str = r#"{"doctype":"io.cozy.bills","keys":["vendor","date"],"doc":{"vendor":"acme","amount":12.5,"date":"2026-11-01"}}"#;
 
-/// Status codes of the ABI, as the guest sees them.
+/// Status codes of the ABI, as the guest receives them.
 const PERMISSION_DENIED: i32 = 2;
 const LIMIT_EXCEEDED: i32 = 5;
 
@@ -220,7 +220,7 @@ async fn write_cap_stops_writes() {
 #[tokio::test]
 async fn permission_checked_before_copy() {
     // The contents' range is far outside memory: a host that copied before
-    // checking the permission would answer invalid_argument.
+    // checking the permission would return invalid_argument.
     let store = TempStore::new();
     let meta = r#"{"name":"bill.pdf"}"#;
     let guest = format!(

@@ -10,7 +10,7 @@ use konnector_engine::sink::DocumentSink;
 use konnector_engine::store::SqliteStore;
 use konnector_engine::{EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest};
 
-/// The engine shared by tests that need no special configuration. Compiled
+/// Returns the engine shared by tests that need no special configuration. Compiled
 /// modules are cached on disk under the target folder, so the sample
 /// konnector compiles once across test runs.
 pub fn engine() -> &'static KonnectorEngine {
@@ -48,7 +48,7 @@ impl TempStore {
     }
 }
 
-/// A job for `wasm` with the given manifest, sink and limits, for account
+/// Builds a job for `wasm` with the given manifest, sink and limits, for account
 /// `test-account`.
 pub fn job(
     wasm: &[u8],
@@ -83,7 +83,7 @@ pub async fn run_plain(wasm: &str, limits: LimitRequest) -> JobReport {
     engine().run(job).await.expect("job starts")
 }
 
-/// A manifest granting `permissions`, given as `(doctype, verbs)` pairs
+/// Builds a manifest granting `permissions`, given as `(doctype, verbs)` pairs
 /// (`None` for all verbs).
 pub fn manifest(permissions: &[(&str, Option<&[&str]>)]) -> Manifest {
     let mut map = serde_json::Map::new();
@@ -103,7 +103,7 @@ pub fn manifest(permissions: &[(&str, Option<&[&str]>)]) -> Manifest {
     Manifest::parse(&text).expect("test manifest parses")
 }
 
-/// The messages of a report's log lines.
+/// Returns the messages of a report's log lines.
 pub fn messages(report: &JobReport) -> Vec<&str> {
     report
         .logs

@@ -10,7 +10,7 @@ pub fn string(bytes: &[u8]) -> String {
     literal
 }
 
-/// A guest that calls `konnector_v1::<function>(ptr, len)` once per request
+/// Builds a guest that calls `konnector_v1::<function>(ptr, len)` once per request
 /// and exits with the first non-zero status (0 when all succeed).
 pub fn call_each(function: &str, requests: &[&str]) -> String {
     let mut data = String::new();
@@ -39,7 +39,7 @@ pub fn call_each(function: &str, requests: &[&str]) -> String {
     )
 }
 
-/// A guest that saves one file with `konnector_v1::file_save` and exits with
+/// Builds a guest that saves one file with `konnector_v1::file_save` and exits with
 /// its status.
 pub fn save_file(meta: &str, contents: &[u8]) -> String {
     let data_offset = 1024 + meta.len() + 16;
@@ -60,7 +60,7 @@ pub fn save_file(meta: &str, contents: &[u8]) -> String {
     )
 }
 
-/// A guest that sends each request with `konnector_v1::http_fetch` (no
+/// Builds a guest that sends each request with `konnector_v1::http_fetch` (no
 /// body) and exits with the first non-zero status (0 when all succeed).
 pub fn fetch_each(requests: &[&str]) -> String {
     let mut data = String::new();
