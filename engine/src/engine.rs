@@ -13,6 +13,8 @@ use wasmtime::{
     PoolingAllocationConfig,
 };
 
+use konnector_host_api::artifact;
+
 use crate::cache::{CacheSource, ModuleCache};
 use crate::job::JobState;
 use crate::limits::Limits;
@@ -44,6 +46,10 @@ pub struct EngineConfig {
     pub net_limits: NetLimits,
     /// Resolver of host names for fetch. Default the system resolver.
     pub resolver: Arc<dyn Resolver>,
+    /// The pre-initialised QuickJS runtime module that runs every
+    /// JavaScript job ([`crate::JobCode::JavaScript`]); the engine compiles
+    /// it once, when it starts. Default `None`: JavaScript jobs are refused.
+    pub js_runtime: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -56,6 +62,10 @@ impl std::fmt::Debug for EngineConfig {
             .field("epoch_tick_ms", &self.epoch_tick_ms)
             .field("network", &self.network)
             .field("net_limits", &self.net_limits)
+            .field(
+                "js_runtime",
+                &self.js_runtime.as_ref().map(|wasm| wasm.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +81,7 @@ impl Default for EngineConfig {
             network: Arc::new(OperatorNetConfig::default()),
             net_limits: NetLimits::default(),
             resolver: Arc::new(SystemResolver),
+            js_runtime: None,
         }
     }
 }
@@ -90,6 +101,21 @@ pub enum EngineError {
     /// The job's limits are above the operator's ceilings.
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
+    /// A JavaScript job on an engine without a JavaScript runtime.
+    #[error(
+        "this engine has no JavaScript runtime, so it cannot run a JavaScript konnector; configure EngineConfig::js_runtime"
+    )]
+    NoJsRuntime,
+    /// A JavaScript job compiled by another runtime than the engine's.
+    #[error(
+        "the konnector's bytecode was compiled by the JavaScript runtime {artifact}, but this engine runs {engine}; rebuild the konnector with this version's `konnector build`"
+    )]
+    JsRuntimeMismatch {
+        /// Digest prefix of the runtime the artifact names.
+        artifact: String,
+        /// Digest prefix of the engine's runtime.
+        engine: String,
+    },
 }
 
 /// A compiled module ready to instantiate.
@@ -110,6 +136,8 @@ pub struct KonnectorEngine {
     linker: Linker<JobState>,
     cache: ModuleCache,
     prepared: Mutex<HashMap<[u8; 32], Prepared>>,
+    /// The JavaScript runtime, compiled and linked when the engine started.
+    js_runtime: Option<Prepared>,
     ticker_stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -156,14 +184,48 @@ impl KonnectorEngine {
                 })?
         };
 
-        Ok(KonnectorEngine {
+        let mut konnector_engine = KonnectorEngine {
             engine,
             config,
             linker,
             cache,
             prepared: Mutex::new(HashMap::new()),
+            js_runtime: None,
             ticker_stop,
             ticker: Some(ticker),
+        };
+        if let Some(runtime) = konnector_engine.config.js_runtime.clone() {
+            let prepared = konnector_engine.prepare(&runtime)?;
+            if let Err(error) = &prepared.pre {
+                return Err(EngineError::Config(format!(
+                    "the JavaScript runtime does not link against the host API: {error}"
+                )));
+            }
+            konnector_engine.js_runtime = Some(prepared);
+        }
+        Ok(konnector_engine)
+    }
+
+    /// Returns the SHA-256 digest of the engine's JavaScript runtime
+    /// module, which JavaScript artifacts must name; `None` when the engine
+    /// has none.
+    pub fn js_runtime_digest(&self) -> Option<[u8; 32]> {
+        self.js_runtime.as_ref().map(|runtime| runtime.digest)
+    }
+
+    /// Returns the JavaScript runtime, checked against the digest a job's
+    /// bytecode names.
+    pub(crate) fn js_runtime(&self, wanted: &[u8; 32]) -> Result<Prepared, EngineError> {
+        let runtime = self.js_runtime.as_ref().ok_or(EngineError::NoJsRuntime)?;
+        if &runtime.digest != wanted {
+            return Err(EngineError::JsRuntimeMismatch {
+                artifact: artifact::hex(wanted)[..16].to_owned(),
+                engine: artifact::hex(&runtime.digest)[..16].to_owned(),
+            });
+        }
+        Ok(Prepared {
+            source: CacheSource::Memory,
+            ..runtime.clone()
         })
     }
 

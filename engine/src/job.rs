@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use konnector_host_api::JobInput;
+use konnector_host_api::artifact::{self, ArtifactKind};
 use tracing::Instrument;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::I32Exit;
@@ -32,25 +33,68 @@ const MAX_TRAP_MESSAGE_BYTES: usize = 16 * 1024;
 pub struct Job {
     /// The job's id; also given to the guest and put in every log event.
     pub id: String,
-    /// The konnector: a WebAssembly module (binary or WAT text) that is a
-    /// WASI preview 1 command.
-    pub wasm: Arc<[u8]>,
+    /// What the job runs: a module, or JavaScript bytecode for the engine's
+    /// runtime.
+    pub code: JobCode,
     /// The konnector's manifest; [`Manifest::unprivileged`] for a module
     /// without one.
     pub manifest: Arc<Manifest>,
     /// The job's input. `job_id` and `konnector` are filled in from `id` and
     /// the manifest.
     pub input: JobInput,
-    /// QuickJS bytecode of a JavaScript konnector, which `wasm` (then the
-    /// shared JavaScript runtime) reads through `konnector_js_v1::script`;
-    /// `None` for other konnectors.
-    pub script: Option<Arc<[u8]>>,
     /// Limits the job requests, checked against the engine's ceilings.
     pub limits: LimitRequest,
     /// Destination of documents and files.
     pub sink: Arc<dyn DocumentSink>,
     /// Called with each kept log line as the job runs.
     pub log_observer: Option<LineObserver>,
+}
+
+/// What a job runs.
+#[derive(Clone)]
+pub enum JobCode {
+    /// A WebAssembly module (binary or WAT text) that is a WASI preview 1
+    /// command.
+    Wasm(Arc<[u8]>),
+    /// QuickJS bytecode of a JavaScript konnector, run by the engine's
+    /// JavaScript runtime ([`crate::EngineConfig::js_runtime`]), which reads
+    /// it through `konnector_js_v1::script`.
+    JavaScript {
+        /// The bytecode.
+        bytecode: Arc<[u8]>,
+        /// SHA-256 digest of the runtime module that compiled it; the job
+        /// is refused unless it is the engine's runtime.
+        runtime: [u8; 32],
+    },
+}
+
+impl JobCode {
+    /// Returns the code of an artifact (see
+    /// [`konnector_host_api::artifact`]): its own bytes for a module, its
+    /// bytecode for a JavaScript artifact.
+    pub fn from_artifact(bytes: Arc<[u8]>, artifact: ArtifactKind) -> JobCode {
+        match artifact {
+            ArtifactKind::Module => JobCode::Wasm(bytes),
+            ArtifactKind::JavaScript { bytecode, runtime } => JobCode::JavaScript {
+                bytecode: Arc::from(bytecode),
+                runtime,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for JobCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobCode::Wasm(wasm) => write!(f, "Wasm({} bytes)", wasm.len()),
+            JobCode::JavaScript { bytecode, runtime } => write!(
+                f,
+                "JavaScript({} bytes for runtime {})",
+                bytecode.len(),
+                &artifact::hex(runtime)[..16]
+            ),
+        }
+    }
 }
 
 /// Store data of a job: WASI, the limiter and the host API's state.
@@ -162,7 +206,12 @@ impl KonnectorEngine {
 
     async fn run_job(&self, job: Job) -> Result<JobReport, EngineError> {
         let limits = Limits::default().with_requests(&job.limits, &self.config.ceiling)?;
-        let prepared = self.prepare(&job.wasm)?;
+        let (prepared, script) = match &job.code {
+            JobCode::Wasm(wasm) => (self.prepare(wasm)?, None),
+            JobCode::JavaScript { bytecode, runtime } => {
+                (self.js_runtime(runtime)?, Some(bytecode.clone()))
+            }
+        };
         tracing::debug!(module = %hex::encode(&prepared.digest[..8]), source = ?prepared.source, "module ready");
 
         let log = JobLog::new(limits.log_bytes, limits.log_lines, job.log_observer.clone());
@@ -215,7 +264,7 @@ impl KonnectorEngine {
         }));
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
         host.write_context.deadline = Some(started + Duration::from_millis(limits.deadline_ms));
-        host.script = job.script.clone();
+        host.script = script;
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),
             limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),

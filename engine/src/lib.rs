@@ -60,7 +60,7 @@ pub mod store;
 pub use cache::CacheSource;
 pub use engine::{EngineConfig, EngineError, KonnectorEngine};
 pub use hostcalls::{MAX_FILE_BYTES, MAX_REQUEST_BYTES};
-pub use job::Job;
+pub use job::{Job, JobCode};
 pub use konnector_host_api as host_api;
 pub use limits::{LimitError, LimitRequest, Limits};
 pub use logs::{JobLog, LineObserver, LogLine, LogSource, MAX_LINE_BYTES};

@@ -67,6 +67,7 @@
 //! (new functions, new optional fields) do not change the name. A module that
 //! imports a function the host does not have is rejected before it runs.
 
+pub mod artifact;
 #[cfg(feature = "guest")]
 pub mod guest;
 

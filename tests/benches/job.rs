@@ -12,7 +12,7 @@ use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
 use konnector_engine::net::{ConnectTo, OperatorNetConfig};
 use konnector_engine::store::SqliteStore;
-use konnector_engine::{EngineConfig, Job, KonnectorEngine, LimitRequest, Outcome};
+use konnector_engine::{EngineConfig, Job, JobCode, KonnectorEngine, LimitRequest, Outcome};
 use serde_json::json;
 use vendor_site::{SiteConfig, VendorSite};
 
@@ -22,7 +22,7 @@ const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "_st
 fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job {
     Job {
         id: "bench".into(),
-        wasm,
+        code: JobCode::Wasm(wasm),
         manifest,
         input: JobInput {
             account: Some("bench-account".into()),
@@ -32,7 +32,6 @@ fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job
                 .unwrap_or_default(),
             ..JobInput::default()
         },
-        script: None,
         limits: LimitRequest::default(),
         sink: store,
         log_observer: None,

@@ -5,15 +5,19 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
-use konnector_engine::{JobReport, LimitRequest, Outcome};
+use konnector_engine::{
+    EngineConfig, EngineError, JobCode, JobReport, KonnectorEngine, LimitRequest, Outcome,
+};
+use konnector_toolchain::artifact_build::runtime_digest;
 use konnector_toolchain::js::{CompileError, JsRuntime, preinitialized_runtime};
 
 use crate::support::{self, TempStore, messages};
 
 /// Returns the pre-initialised runtime module, and a build-time host to compile
 /// sources with, built once per test process.
-fn runtime() -> &'static (Arc<[u8]>, JsRuntime) {
+pub fn runtime() -> &'static (Arc<[u8]>, JsRuntime) {
     static RUNTIME: OnceLock<(Arc<[u8]>, JsRuntime)> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-guests");
@@ -23,15 +27,57 @@ fn runtime() -> &'static (Arc<[u8]>, JsRuntime) {
     })
 }
 
-async fn run_js(source: &str, limits: LimitRequest) -> JobReport {
+/// Returns an engine whose JavaScript runtime is [`runtime`], shared by the
+/// JavaScript tests, with compiled modules cached on disk like
+/// [`support::engine`].
+pub fn js_engine() -> &'static KonnectorEngine {
+    static ENGINE: OnceLock<KonnectorEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+        let config = EngineConfig {
+            cache_dir: Some(cache_dir),
+            js_runtime: Some(runtime().0.clone()),
+            ..EngineConfig::default()
+        };
+        KonnectorEngine::new(config).expect("engine builds")
+    })
+}
+
+/// Compiles `source` as `index.js` into the code of a job.
+pub fn compile(source: &str) -> JobCode {
     let (wasm, compiler) = runtime();
     let bytecode = compiler
         .compile("index.js", source.as_bytes())
         .expect("valid source");
+    JobCode::JavaScript {
+        bytecode: Arc::from(bytecode),
+        runtime: runtime_digest(wasm),
+    }
+}
+
+/// Runs `source` with the given manifest and input on [`js_engine`], writing
+/// into `store`.
+pub async fn run_js_with(
+    source: &str,
+    manifest: Manifest,
+    input: JobInput,
+    store: &TempStore,
+    limits: LimitRequest,
+) -> JobReport {
+    let mut job = support::job(b"", manifest, store.sink(), limits);
+    job.code = compile(source);
+    job.input = input;
+    js_engine().run(job).await.expect("job starts")
+}
+
+/// Runs `source` with no permission and the given limits.
+pub async fn run_js(source: &str, limits: LimitRequest) -> JobReport {
     let store = TempStore::new();
-    let mut job = support::job(wasm, Manifest::unprivileged("js"), store.sink(), limits);
-    job.script = Some(Arc::from(bytecode));
-    support::engine().run(job).await.expect("job starts")
+    let input = JobInput {
+        account: Some("test-account".into()),
+        ..JobInput::default()
+    };
+    run_js_with(source, Manifest::unprivileged("js"), input, &store, limits).await
 }
 
 #[tokio::test]
@@ -157,9 +203,9 @@ fn syntax_error_names_its_location() {
 }
 
 #[tokio::test]
-async fn module_without_script_is_refused_by_runtime() {
-    // The runtime requests its script; a job without one gets Unsupported
-    // and must not run anything.
+async fn runtime_run_as_a_module_gets_no_script() {
+    // The runtime module run as a plain module requests its script, gets
+    // Unsupported, and must not run anything.
     let (wasm, _) = runtime();
     let store = TempStore::new();
     let job = support::job(
@@ -170,4 +216,44 @@ async fn module_without_script_is_refused_by_runtime() {
     );
     let report = support::engine().run(job).await.expect("job starts");
     assert!(!report.outcome.is_success(), "{}", report.outcome);
+}
+
+#[tokio::test]
+async fn bytecode_of_another_runtime_is_refused() {
+    let mut job = support::job(
+        b"",
+        Manifest::unprivileged("js"),
+        TempStore::new().sink(),
+        LimitRequest::default(),
+    );
+    job.code = match compile("console.log(1);") {
+        JobCode::JavaScript { bytecode, .. } => JobCode::JavaScript {
+            bytecode,
+            runtime: [0xab; 32],
+        },
+        other => panic!("expected JavaScript, got {other:?}"),
+    };
+    match js_engine().run(job).await {
+        Err(EngineError::JsRuntimeMismatch { artifact, .. }) => {
+            assert_eq!(artifact, "abababababababab")
+        }
+        Err(other) => panic!("expected a runtime mismatch, got {other}"),
+        Ok(report) => panic!("expected a refusal, got {}", report.outcome),
+    }
+}
+
+#[tokio::test]
+async fn engine_without_runtime_refuses_javascript() {
+    let mut job = support::job(
+        b"",
+        Manifest::unprivileged("js"),
+        TempStore::new().sink(),
+        LimitRequest::default(),
+    );
+    job.code = compile("console.log(1);");
+    match support::engine().run(job).await {
+        Err(EngineError::NoJsRuntime) => {}
+        Err(other) => panic!("expected NoJsRuntime, got {other}"),
+        Ok(report) => panic!("expected a refusal, got {}", report.outcome),
+    }
 }

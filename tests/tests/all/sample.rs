@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use konnector_engine::manifest::Manifest;
 use konnector_engine::net::{ConnectTo, OperatorNetConfig};
-use konnector_engine::{EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest, Outcome};
+use konnector_engine::{
+    EngineConfig, Job, JobCode, JobReport, KonnectorEngine, LimitRequest, Outcome,
+};
 use konnector_host_api::JobInput;
 use konnector_tests::samples;
 use serde_json::{Value, json};
@@ -69,14 +71,13 @@ async fn run_sample(vendor: &Vendor, store: &TempStore, password: &str) -> JobRe
     let fields = json!({"login": "demo@example.com", "password": password, "folder_path": "/Administrative/Rust bills"});
     let job = Job {
         id: "sample-job".into(),
-        wasm: Arc::from(wasm),
+        code: JobCode::Wasm(Arc::from(wasm)),
         manifest: Arc::new(manifest()),
         input: JobInput {
             account: Some("sample-account".into()),
             fields: fields.as_object().cloned().unwrap_or_default(),
             ..JobInput::default()
         },
-        script: None,
         limits: LimitRequest::default(),
         sink: store.sink(),
         log_observer: None,

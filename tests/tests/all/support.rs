@@ -8,7 +8,7 @@ use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
 use konnector_engine::sink::DocumentSink;
 use konnector_engine::store::SqliteStore;
-use konnector_engine::{EngineConfig, Job, JobReport, KonnectorEngine, LimitRequest};
+use konnector_engine::{EngineConfig, Job, JobCode, JobReport, KonnectorEngine, LimitRequest};
 
 /// Returns the engine shared by tests that need no special configuration. Compiled
 /// modules are cached on disk under the target folder, so the sample
@@ -58,13 +58,12 @@ pub fn job(
 ) -> Job {
     Job {
         id: "test-job".into(),
-        wasm: Arc::from(wasm),
+        code: JobCode::Wasm(Arc::from(wasm)),
         manifest: Arc::new(manifest),
         input: JobInput {
             account: Some("test-account".into()),
             ..JobInput::default()
         },
-        script: None,
         limits,
         sink,
         log_observer: None,
