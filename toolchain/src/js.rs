@@ -18,6 +18,7 @@
 //!
 //! [`preinitialized_runtime`] does steps 1 and 2 and caches the result.
 
+pub mod bundle;
 mod host;
 
 use std::ffi::OsString;

@@ -13,10 +13,13 @@
 //!   module, which this crate builds, pre-initialises and uses to compile
 //!   sources into bytecode.
 //!
-//! NOTE: bundling JavaScript konnectors and checking a module's imports
-//! belong in this crate too, and are not written yet.
+//! * [`artifact_build`] turns either kind of folder into an artifact, the
+//!   one file `konnector run` and the engine take, and checks its imports.
 
+pub mod artifact_build;
 pub mod js;
 pub mod rust;
+
+pub use artifact_build::{Built, BuildOptions, Language, build_konnector};
 
 pub use rust::{BuildError, WASM_TARGET, build_rust_konnector, is_rust_konnector};
