@@ -1,21 +1,24 @@
-//! `konnector build`: a konnector folder into a WebAssembly module.
+//! `konnector build`: a konnector folder into an artifact.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use konnector_toolchain::Language;
 use serde_json::json;
 
-use crate::konnector_path::{self, MANIFEST_FILE, MODULE_FILE};
+use crate::konnector_path::{self, ARTIFACT_FILE};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
-    /// The konnector folder, with manifest.konnector.
+    /// The konnector folder: manifest.konnector with a Cargo.toml (Rust), or
+    /// with a package.json, src/index.js or index.js (JavaScript).
     dir: PathBuf,
-    /// Folder to write the built konnector to: konnector.wasm and a copy of
-    /// manifest.konnector, which `konnector run FOLDER` runs [default: DIR/build].
-    #[arg(short, long, value_name = "FOLDER")]
+    /// File to write the artifact to, which `konnector run FILE` runs
+    /// [default: DIR/build/konnector.wasm].
+    #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Print one JSON object describing the result on standard output.
     #[arg(long)]
@@ -23,32 +26,65 @@ pub(crate) struct BuildArgs {
 }
 
 pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
     let manifest = konnector_path::load_manifest(&args.dir)?;
-    let built = konnector_path::build_folder(&args.dir)?;
-    let folder = args.output.unwrap_or_else(|| args.dir.join("build"));
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("failed to create {}", folder.display()))?;
-    let output = folder.join(MODULE_FILE);
-    std::fs::copy(&built, &output)
-        .with_context(|| format!("failed to copy {} to {}", built.display(), output.display()))?;
-    let manifest_copy = folder.join(MANIFEST_FILE);
-    std::fs::copy(args.dir.join(MANIFEST_FILE), &manifest_copy)
-        .with_context(|| format!("failed to copy the manifest to {}", manifest_copy.display()))?;
-    let size = std::fs::metadata(&output)
-        .map(|metadata| metadata.len())
-        .unwrap_or(0);
+    let built = konnector_path::build_folder(&args.dir, &mut |step| eprintln!("{step}"))?;
+
+    let output = args
+        .output
+        .unwrap_or_else(|| args.dir.join("build").join(ARTIFACT_FILE));
+    if output.is_dir() {
+        anyhow::bail!(
+            "-o {} is a folder; give the artifact's file name, such as {}",
+            output.display(),
+            output.join(ARTIFACT_FILE).display()
+        );
+    }
+    if let Some(parent) = output.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create {}", parent.display()))?;
+    }
+    write_atomically(&output, &built.artifact)?;
+
+    let language = match built.language {
+        Language::Rust => "rust",
+        Language::JavaScript => "javascript",
+    };
+    let bytes = built.artifact.len();
+    let elapsed_ms = started.elapsed().as_millis();
     if args.json {
         println!(
             "{}",
-            json!({"status": "built", "slug": manifest.slug, "output": output, "bytes": size})
+            json!({
+                "status": "built",
+                "slug": manifest.slug,
+                "language": language,
+                "output": output,
+                "bytes": bytes,
+                "bytecode_bytes": built.bytecode_bytes,
+                "bundled": built.bundled,
+                "packages": built.packages,
+                "elapsed_ms": elapsed_ms,
+            })
         );
     } else {
         eprintln!(
-            "built {} ({} bytes); run it with: konnector run {}",
+            "built {} ({language}, {bytes} bytes) in {elapsed_ms} ms; run it with: konnector run {}",
             output.display(),
-            size,
-            folder.display()
+            output.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into
+/// place, so a failed build never leaves half an artifact.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("failed to write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("failed to move the artifact to {}", path.display()))
 }

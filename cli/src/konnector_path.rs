@@ -1,54 +1,97 @@
-//! Inputs of `konnector run PATH` and `konnector build DIR`: a folder
-//! with a manifest, or a plain module.
+//! Inputs of `konnector run PATH` and `konnector build DIR`: a konnector
+//! folder, an artifact, or a plain module.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use konnector_engine::JobCode;
+use konnector_engine::host_api::artifact;
 use konnector_engine::manifest::Manifest;
+use konnector_toolchain::{BuildOptions, Built, Language};
+
+use crate::js_runtime;
 
 /// Name of the manifest file in a konnector folder.
-pub(crate) const MANIFEST_FILE: &str = "manifest.konnector";
+pub(crate) const MANIFEST_FILE: &str = konnector_toolchain::artifact_build::MANIFEST_FILE;
 
-/// Name of the built module in a built konnector folder (what
-/// `konnector build` writes beside a copy of the manifest).
-pub(crate) const MODULE_FILE: &str = "konnector.wasm";
+/// Name of the artifact in a built folder (`DIR/build/konnector.wasm` is
+/// where `konnector build DIR` writes it by default).
+pub(crate) const ARTIFACT_FILE: &str = "konnector.wasm";
 
-/// A konnector ready to run: its module's bytes and its manifest.
+/// A konnector ready to run: its code and its manifest.
 pub(crate) struct Konnector {
-    pub(crate) wasm: Vec<u8>,
+    pub(crate) code: JobCode,
     pub(crate) manifest: Manifest,
-    /// Path the module was read from, for messages.
-    pub(crate) module_path: PathBuf,
+    /// Path it was read or built from, for messages.
+    pub(crate) path: PathBuf,
 }
 
-/// Loads a konnector from a folder (building it when it is a Rust package)
-/// or from a `.wasm` / `.wat` file, which runs with no permission at all.
+impl Konnector {
+    /// Whether it runs on the JavaScript runtime.
+    pub(crate) fn is_javascript(&self) -> bool {
+        matches!(self.code, JobCode::JavaScript { .. })
+    }
+}
+
+/// Loads a konnector from a folder (building it when it has sources), from
+/// an artifact, or from a plain `.wasm` / `.wat` module, which runs with no
+/// permission at all.
 pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
     if path.is_dir() {
-        return load_folder(path);
+        if Language::of(path).is_some() {
+            let built = build_folder(path, &mut |step| eprintln!("{step}"))?;
+            return from_artifact(built.artifact, path, None);
+        }
+        let artifact_path = path.join(ARTIFACT_FILE);
+        if artifact_path.is_file() {
+            return load_file(&artifact_path);
+        }
+        bail!(
+            "{} is not a konnector folder: expected {MANIFEST_FILE} with a Cargo.toml (Rust) or a package.json, src/index.js or index.js (JavaScript), or a built {ARTIFACT_FILE}",
+            path.display()
+        );
     }
-    let wasm = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let slug = path
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .map(sanitize_slug)
-        .unwrap_or_else(|| "unnamed".into());
-    Ok(Konnector {
-        wasm,
-        manifest: Manifest::unprivileged(&slug),
-        module_path: path.to_owned(),
-    })
+    load_file(path)
 }
 
-fn load_folder(dir: &Path) -> anyhow::Result<Konnector> {
-    let manifest = load_manifest(dir)?;
-    let module_path = build_folder(dir)?;
-    let wasm = std::fs::read(&module_path)
-        .with_context(|| format!("failed to read {}", module_path.display()))?;
+/// Loads an artifact or a plain module file. A built folder of an older
+/// layout keeps its manifest beside the module, which is used when the
+/// module carries none.
+fn load_file(path: &Path) -> anyhow::Result<Konnector> {
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let beside = path
+        .parent()
+        .map(|dir| dir.join(MANIFEST_FILE))
+        .filter(|manifest| manifest.is_file());
+    if !artifact::is_binary(&bytes) {
+        // WAT text: a plain module for tests and experiments.
+        let manifest = match &beside {
+            Some(manifest) => Manifest::load(manifest)?,
+            None => Manifest::unprivileged(&slug_of(path)),
+        };
+        return Ok(Konnector {
+            code: JobCode::Wasm(Arc::from(bytes)),
+            manifest,
+            path: path.to_owned(),
+        });
+    }
+    from_artifact(bytes, path, beside.as_deref())
+}
+
+fn from_artifact(bytes: Vec<u8>, path: &Path, beside: Option<&Path>) -> anyhow::Result<Konnector> {
+    let parsed = artifact::parse(&bytes)
+        .with_context(|| format!("{} is not a valid konnector artifact", path.display()))?;
+    let manifest = match (&parsed.manifest, beside) {
+        (Some(text), _) => Manifest::parse(text)
+            .with_context(|| format!("the manifest inside {} is invalid", path.display()))?,
+        (None, Some(manifest)) => Manifest::load(manifest)?,
+        (None, None) => Manifest::unprivileged(&slug_of(path)),
+    };
     Ok(Konnector {
-        wasm,
+        code: JobCode::from_artifact(Arc::from(bytes), parsed.kind),
         manifest,
-        module_path,
+        path: path.to_owned(),
     })
 }
 
@@ -71,28 +114,26 @@ pub(crate) fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     Ok(Manifest::load(&manifest_path)?)
 }
 
-/// Builds the module of a konnector folder and returns its path; a built
-/// folder's module is returned as it is.
-pub(crate) fn build_folder(dir: &Path) -> anyhow::Result<PathBuf> {
-    let built = dir.join(MODULE_FILE);
-    if built.is_file() && !konnector_toolchain::is_rust_konnector(dir) {
-        return Ok(built);
-    }
-    if konnector_toolchain::is_rust_konnector(dir) {
-        eprintln!(
-            "building {} for {}",
-            dir.display(),
-            konnector_toolchain::WASM_TARGET
-        );
-        let target_dir = dir.join("target");
-        let wasm = konnector_toolchain::build_rust_konnector(dir, &target_dir)
-            .with_context(|| format!("failed to build {}", dir.display()))?;
-        return Ok(wasm);
-    }
-    bail!(
-        "{} is not a konnector this version can build or run: expected a Rust package (Cargo.toml) or a built {MODULE_FILE} beside {MANIFEST_FILE}",
-        dir.display()
-    )
+/// Builds the konnector folder `dir` into an artifact, calling `progress`
+/// with a line for each step. The manifest is checked first, so that a
+/// mistake there shows before a long build.
+pub(crate) fn build_folder(dir: &Path, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Built> {
+    load_manifest(dir)?;
+    let options = BuildOptions {
+        cargo_target_dir: dir.join("target"),
+        js_runtime: js_runtime::RUNTIME,
+        progress,
+    };
+    konnector_toolchain::build_konnector(dir, options)
+        .with_context(|| format!("failed to build {}", dir.display()))
+}
+
+/// Makes a slug of a file's name.
+fn slug_of(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|stem| stem.to_str())
+        .map(sanitize_slug)
+        .unwrap_or_else(|| "unnamed".into())
 }
 
 /// Keeps the characters a slug may have, so a file name becomes a slug.

@@ -1,7 +1,9 @@
 //! The `konnector` command: build, run and inspect sandboxed Cozy konnectors.
 
 mod build;
+mod demo;
 mod docs;
+mod js_runtime;
 mod konnector_path;
 mod run;
 
@@ -32,12 +34,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a konnector folder (with manifest.konnector) into a folder with its module and manifest.
+    /// Build a konnector folder (Rust or JavaScript, with manifest.konnector) into one artifact file.
     Build(build::BuildArgs),
-    /// Run a konnector folder, a built module, or a plain .wasm or .wat WASI command.
+    /// Run a konnector folder, an artifact, or a plain .wasm or .wat WASI command.
     Run(Box<run::RunArgs>),
     /// Print the embedded store's documents as JSON lines.
     Docs(docs::DocsArgs),
+    /// Start the fixture vendor site, build the JavaScript sample and run it twice into a fresh store.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::build(args),
         Command::Run(args) => run::run(*args),
         Command::Docs(args) => docs::docs(args),
+        Command::Demo(args) => demo::demo(args),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,8 @@ pub(crate) const DEFAULT_STORE: &str = "konnector.sqlite";
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// A konnector folder (with manifest.konnector), or a .wasm or .wat WASI
+    /// A konnector folder (with manifest.konnector; built first), an
+    /// artifact from `konnector build`, or a plain .wasm or .wat WASI
     /// command, which runs with no permission at all.
     path: PathBuf,
     /// The account's fields as a JSON object, such as '{"login": "me", "password": "..."}'.
@@ -200,6 +201,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_jobs: 4,
         cache_dir: args.cache_dir.clone().or_else(crate::default_cache_dir),
         network: Arc::new(operator),
+        // The runtime is compiled (or loaded from the cache) only for a
+        // JavaScript konnector.
+        js_runtime: konnector
+            .is_javascript()
+            .then(|| Arc::from(crate::js_runtime::RUNTIME)),
         ..EngineConfig::default()
     };
     let engine = KonnectorEngine::new(config).map_err(explain_engine_error)?;
@@ -211,7 +217,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let observer: LineObserver = Arc::new(move |line: &LogLine| print_line(line, json_output));
     let job = Job {
         id: args.job_id.clone().unwrap_or_else(new_job_id),
-        wasm: Arc::from(konnector.wasm),
+        code: konnector.code,
         manifest: Arc::new(konnector.manifest),
         input: JobInput {
             account: Some(account),
@@ -221,7 +227,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             manual_execution: true,
             ..JobInput::default()
         },
-        script: None,
         limits,
         sink: Arc::new(store),
         log_observer: Some(observer),
@@ -234,8 +239,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = runtime
         .block_on(engine.run(job))
         .map_err(explain_engine_error)
-        .with_context(|| format!("failed to run {}", konnector.module_path.display()))?;
-    print_report(&report, &args, &konnector.module_path);
+        .with_context(|| format!("failed to run {}", konnector.path.display()))?;
+    print_report(&report, &args, &konnector.path);
     Ok(match report.outcome.is_success() {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(EXIT_JOB_FAILED),
