@@ -256,16 +256,16 @@ fn folder_without_manifest_is_an_error() {
 }
 
 #[test]
-fn built_folder_runs() {
+fn built_artifact_runs_with_its_manifest() {
     let work = tempfile::tempdir().expect("temporary folder");
     let sample = sample_dir();
-    let out = work.path().join("out");
+    let artifact = work.path().join("out").join("rust-bills.wasm");
     let output = konnector(
         &[
             "build",
             sample.to_str().expect("UTF-8"),
             "-o",
-            out.to_str().expect("UTF-8"),
+            artifact.to_str().expect("UTF-8"),
             "--json",
         ],
         work.path(),
@@ -276,21 +276,142 @@ fn built_folder_runs() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(last_json(&output)["status"], "built");
-    assert!(out.join("konnector.wasm").is_file());
-    assert!(out.join("manifest.konnector").is_file());
+    let result = last_json(&output);
+    assert_eq!(result["status"], "built");
+    assert_eq!(result["language"], "rust");
+    assert!(artifact.is_file());
 
-    // The built folder keeps the manifest, so the job has its permissions;
+    // The artifact carries the manifest, so the job has its permissions;
     // with wrong credentials it ends LOGIN_FAILED, not a permission error.
     let site = site();
     let fields = r#"{"login": "demo@example.com", "password": "wrong"}"#;
     let args = [
         "run",
-        out.to_str().expect("UTF-8"),
+        artifact.to_str().expect("UTF-8"),
         "--fields",
         fields,
         "--json",
     ];
     let run = konnector(&with_site(&args, &site), work.path());
     assert_eq!(last_json(&run)["error"], "LOGIN_FAILED");
+}
+
+/// Writes a one-file JavaScript konnector folder (no npm, no bundling).
+fn js_folder(dir: &Path, source: &str) {
+    std::fs::write(
+        dir.join("manifest.konnector"),
+        r#"{"slug": "hello-js", "version": "0.1.0", "permissions": {"bills": {"type": "io.cozy.bills"}}}"#,
+    )
+    .expect("write manifest");
+    std::fs::write(dir.join("index.js"), source).expect("write source");
+}
+
+#[test]
+fn javascript_folder_builds_and_runs() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    js_folder(
+        work.path(),
+        r#"import { create, input } from "konnector:host";
+console.log(`hello ${input.fields.name}`);
+await create("io.cozy.bills", { amount: 1 });
+"#,
+    );
+    let output = konnector(&["build", ".", "--json"], work.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("compiling to QuickJS bytecode"), "{stderr}");
+    let result = last_json(&output);
+    assert_eq!(result["language"], "javascript");
+    assert_eq!(result["bundled"], false);
+    let artifact = work.path().join("build/konnector.wasm");
+    let size = std::fs::metadata(&artifact).expect("artifact").len();
+    assert_eq!(result["bytes"], size);
+    // Bytecode and manifest only: far below the runtime's megabyte.
+    assert!(size < 8 * 1024, "{size} bytes");
+
+    for path in ["build/konnector.wasm", "."] {
+        let run = konnector(
+            &["run", path, "--fields", r#"{"name": "world"}"#, "--json"],
+            work.path(),
+        );
+        let lines = stdout_lines(&run);
+        assert_eq!(last_json(&run)["status"], "done", "{lines:?}");
+        assert!(
+            lines[0].contains("hello world"),
+            "the first line is the konnector's log: {lines:?}"
+        );
+        assert_eq!(last_json(&run)["counters"]["documents_written"], 1);
+    }
+}
+
+#[test]
+fn javascript_syntax_error_names_its_location() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    js_folder(work.path(), "const ok = 1;\nconst = 2;\n");
+    let output = konnector(&["build", "."], work.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("index.js:2:"), "{stderr}");
+    assert!(!work.path().join("build/konnector.wasm").exists());
+}
+
+#[test]
+fn javascript_error_code_ends_the_job() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    js_folder(work.path(), r#"throw new Error("LOGIN_FAILED");"#);
+    let run = konnector(&["run", ".", "--json"], work.path());
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(last_json(&run)["error"], "LOGIN_FAILED");
+}
+
+#[test]
+fn artifact_of_another_runtime_is_refused() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    js_folder(work.path(), "console.log(1);");
+    let output = konnector(&["build", "."], work.path());
+    assert_eq!(output.status.code(), Some(0));
+    // Flip one hex digit of the runtime digest the artifact names.
+    let path = work.path().join("build/konnector.wasm");
+    let mut bytes = std::fs::read(&path).expect("artifact");
+    let marker = b"konnector_js_v1 sha256:";
+    let at = bytes
+        .windows(marker.len())
+        .position(|window| window == marker)
+        .expect("runtime section")
+        + marker.len();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&path, bytes).expect("write");
+    let run = konnector(&["run", "build/konnector.wasm"], work.path());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rebuild the konnector"), "{stderr}");
+}
+
+#[test]
+fn demo_imports_then_adds_nothing() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    let output = konnector(&["demo", "--dir", "demo"], work.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("imported 12 bills and 12 files; the second run wrote 0 documents"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("konnector docs --store demo/konnector.sqlite"),
+        "{stdout}"
+    );
+    assert!(work.path().join("demo/konnector.sqlite").is_file());
+
+    // A folder that holds something else is not emptied.
+    std::fs::create_dir(work.path().join("precious")).expect("mkdir");
+    std::fs::write(work.path().join("precious/notes.txt"), "keep").expect("write");
+    let refused = konnector(&["demo", "--dir", "precious"], work.path());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(work.path().join("precious/notes.txt").is_file());
 }
