@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         "host-api/src",
         "host-api/Cargo.toml",
     ] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let runtime = match konnector_toolchain::js::preinitialized_runtime(&target_dir) {

@@ -40,7 +40,10 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             output.join(ARTIFACT_FILE).display()
         );
     }
-    if let Some(parent) = output.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = output
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("failed to create {}", parent.display()))?;
     }

@@ -59,7 +59,8 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
 /// layout keeps its manifest beside the module, which is used when the
 /// module carries none.
 fn load_file(path: &Path) -> anyhow::Result<Konnector> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let beside = path
         .parent()
         .map(|dir| dir.join(MANIFEST_FILE))
