@@ -182,7 +182,9 @@ pub fn write_js(manifest: &str, bytecode: &[u8], runtime: &[u8; 32]) -> Vec<u8> 
 pub fn with_manifest(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, ArtifactError> {
     let parsed = parse(wasm)?;
     if parsed.kind != ArtifactKind::Module {
-        return Err(invalid("a JavaScript artifact gets its manifest from write_js"));
+        return Err(invalid(
+            "a JavaScript artifact gets its manifest from write_js",
+        ));
     }
     if parsed.manifest.is_some() {
         return Err(invalid(format!(

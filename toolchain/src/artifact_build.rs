@@ -134,7 +134,10 @@ pub fn build_konnector(dir: &Path, options: BuildOptions<'_>) -> Result<Built, A
     let progress = options.progress;
     match language {
         Language::Rust => {
-            progress(&format!("building the cargo package for {}", crate::WASM_TARGET));
+            progress(&format!(
+                "building the cargo package for {}",
+                crate::WASM_TARGET
+            ));
             let wasm_path = build_rust_konnector(dir, &options.cargo_target_dir)?;
             let wasm = std::fs::read(&wasm_path).map_err(|source| ArtifactBuildError::Read {
                 path: wasm_path.clone(),
