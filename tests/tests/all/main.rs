@@ -2,6 +2,7 @@
 
 mod fetch;
 mod javascript;
+mod js_env;
 mod limits;
 mod permissions;
 mod sample;

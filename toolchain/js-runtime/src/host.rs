@@ -1,10 +1,11 @@
-//! The imports that the runtime needs besides the Rust guest SDK of
-//! `konnector-host-api`: the result buffer, the konnector's bytecode
+//! The imports that the runtime calls itself rather than through the Rust
+//! guest SDK of `konnector-host-api`: the result buffer, the job input and
+//! the HTTP functions as raw bytes, the konnector's bytecode
 //! (`konnector_js_v1`), the build-time functions (`konnector_build_v1`) and
-//! WASI's `random_get`.
+//! WASI's `random_get` and `clock_time_get`.
 //!
-//! Every function here follows the `konnector_v1` calling convention: an
-//! `i32` status, and data from the host in the result buffer.
+//! Every `konnector_*` function here follows the `konnector_v1` calling
+//! convention: an `i32` status, and data from the host in the result buffer.
 
 use konnector_host_api::Status;
 
@@ -13,6 +14,9 @@ mod raw {
     unsafe extern "C" {
         pub fn result_len() -> i32;
         pub fn result_read(ptr: i32, len: i32) -> i32;
+        pub fn job_input() -> i32;
+        pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
+        pub fn http_body_read(handle: i32, max_len: i32) -> i32;
     }
 
     #[link(wasm_import_module = "konnector_js_v1")]
@@ -31,6 +35,72 @@ mod raw {
     #[link(wasm_import_module = "wasi_snapshot_preview1")]
     unsafe extern "C" {
         pub fn random_get(buf: i32, len: i32) -> i32;
+        pub fn clock_time_get(id: i32, precision: i64, time: i32) -> i32;
+    }
+}
+
+/// WASI's monotonic clock id.
+const CLOCK_MONOTONIC: i32 = 1;
+
+/// Size of the pieces a response body is read in, in bytes.
+const BODY_PIECE_BYTES: i32 = 256 * 1024;
+
+/// A host call that returned an error status.
+#[derive(Debug)]
+pub struct HostError {
+    /// The status's name, such as `permission_denied` (see
+    /// [`Status::name`]), or `unknown_status_N` for a status this runtime
+    /// does not know.
+    pub code: String,
+    /// The host's message, which names the value and the rule.
+    pub message: String,
+}
+
+/// Reads the job's input, a [`konnector_host_api::JobInput`] as JSON
+/// (`konnector_v1::job_input`).
+pub fn job_input() -> Result<Vec<u8>, HostError> {
+    // SAFETY: the import takes no argument.
+    let status = unsafe { raw::job_input() };
+    call_result(status)
+}
+
+/// Sends the [`konnector_host_api::FetchRequest`] JSON `request` with
+/// `body`, and returns the [`konnector_host_api::FetchResponse`] JSON
+/// (`konnector_v1::http_fetch`).
+pub fn http_fetch(request: &[u8], body: &[u8]) -> Result<Vec<u8>, HostError> {
+    // SAFETY: the host only reads the two ranges, which are `request` and
+    // `body`, both borrowed for the call.
+    let status = unsafe { raw::http_fetch(ptr(request), len(request), ptr(body), len(body)) };
+    call_result(status)
+}
+
+/// Reads the whole body of the response `handle` into `body`
+/// (`konnector_v1::http_body_read` until it returns an empty piece), which
+/// releases the handle in the host.
+pub fn http_body_read(handle: u32, body: &mut Vec<u8>) -> Result<(), HostError> {
+    loop {
+        // SAFETY: the import takes no pointer. The handle is passed as the
+        // host's `u32`, bit for bit.
+        let status = unsafe { raw::http_body_read(handle as i32, BODY_PIECE_BYTES) };
+        let piece = call_result(status)?;
+        if piece.is_empty() {
+            return Ok(());
+        }
+        body.extend_from_slice(&piece);
+    }
+}
+
+/// Reads WASI's monotonic clock, in nanoseconds from an arbitrary start.
+pub fn monotonic_now_ns() -> Result<u64, String> {
+    let mut time: u64 = 0;
+    let out = std::ptr::from_mut(&mut time) as i32;
+    // SAFETY: the host writes one 8-byte timestamp at `out`, which is
+    // `time`.
+    let errno = unsafe { raw::clock_time_get(CLOCK_MONOTONIC, 1, out) };
+    if errno == 0 {
+        Ok(time)
+    } else {
+        Err(format!("WASI clock_time_get failed with errno {errno}"))
     }
 }
 
@@ -85,18 +155,29 @@ pub fn random_bytes(buffer: &mut [u8]) -> Result<(), String> {
 /// Copies the result buffer out after a call that returned `status`, and
 /// turns an error status into a message with the host's explanation.
 fn take_result(status: i32, function: &str) -> Result<Vec<u8>, String> {
+    call_result(status)
+        .map_err(|error| format!("{function} failed ({}): {}", error.code, error.message))
+}
+
+/// Copies the result buffer out after a call that returned `status`: the
+/// call's output, or the host's message of an error status.
+fn call_result(status: i32) -> Result<Vec<u8>, HostError> {
     // SAFETY: the import takes no argument.
     let size = unsafe { raw::result_len() };
     let mut buffer = vec![0; usize::try_from(size).unwrap_or(0)];
     // SAFETY: the host writes `buffer.len()` bytes at `buffer`.
     let read_status = unsafe { raw::result_read(buffer.as_mut_ptr() as i32, len(&buffer)) };
-    check(read_status, "konnector_v1::result_read")?;
+    if read_status != Status::Ok as i32 {
+        return Err(HostError {
+            code: status_name(read_status),
+            message: "failed to read the result buffer (konnector_v1::result_read)".to_owned(),
+        });
+    }
     if status != Status::Ok as i32 {
-        let message = String::from_utf8_lossy(&buffer);
-        return Err(format!(
-            "{function} failed ({}): {message}",
-            status_name(status)
-        ));
+        return Err(HostError {
+            code: status_name(status),
+            message: String::from_utf8_lossy(&buffer).into_owned(),
+        });
     }
     Ok(buffer)
 }
@@ -112,7 +193,7 @@ fn check(status: i32, function: &str) -> Result<(), String> {
 fn status_name(status: i32) -> String {
     match Status::from_raw(status) {
         Some(status) => status.name().to_owned(),
-        None => format!("unknown status {status}"),
+        None => format!("unknown_status_{status}"),
     }
 }
 

@@ -5,13 +5,14 @@ use std::cell::{OnceCell, RefCell};
 
 use rquickjs::{Context, Ctx, Persistent, Runtime, Value};
 
-use crate::builtins;
+use crate::{builtins, modules};
 
 /// The QuickJS runtime and its one context.
 pub struct Js {
     /// The runtime, which owns the heap and the job queue.
     pub runtime: Runtime,
-    /// The context with the standard built-ins and `prelude.js`'s globals.
+    /// The context with the standard built-ins and the environment of
+    /// [`builtins`].
     pub context: Context,
 }
 
@@ -53,11 +54,21 @@ fn create() -> Js {
     // catchable RangeError: it ends the job with the engine's wasm stack
     // overflow trap.
     runtime.set_host_promise_rejection_tracker(Some(Box::new(track_rejection)));
+    modules::install(&runtime);
     let context = Context::full(&runtime).expect("failed to create the QuickJS context");
     context.with(|ctx| {
         if let Err(error) = builtins::install(&ctx) {
             let exception = ctx.catch();
-            panic!("failed to evaluate prelude.js: {error}: {exception:?}");
+            let detail = exception
+                .as_object()
+                .map(|object| {
+                    let text = |key| object.get::<_, Option<String>>(key).ok().flatten();
+                    let message = text("message").unwrap_or_default();
+                    let stack = text("stack").unwrap_or_default();
+                    format!("{message}\n{stack}")
+                })
+                .unwrap_or_else(|| format!("{exception:?}"));
+            panic!("failed to install the built-in environment: {error}: {detail}");
         }
     });
     Js { runtime, context }

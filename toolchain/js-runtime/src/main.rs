@@ -4,31 +4,48 @@
 //! Exports:
 //!
 //! * `wizer.initialize`: creates the QuickJS runtime and context and
-//!   evaluates the built-in environment (`prelude.js`: `console`, `atob`,
-//!   `btoa`, a `Math.random` that each job reseeds). The toolchain calls it
-//!   once and snapshots the result (pre-initialisation), so jobs start with
-//!   it done. It reads no clock and no random source of its own.
+//!   evaluates the built-in environment ([`builtins`]: `console`, `atob`,
+//!   `btoa`, a `Math.random` that each job reseeds, `TextEncoder`,
+//!   `TextDecoder`, `URL`, `URLSearchParams`, `crypto`, the timers,
+//!   `process`, `require`, `fetch` and the `konnector:host` module). The
+//!   toolchain calls it once and snapshots the result (pre-initialisation),
+//!   so jobs start with it done. It reads no clock, random source or job
+//!   data of its own.
 //! * `_start`: runs one job. It reseeds `Math.random` from WASI
 //!   `random_get`, reads the konnector's bytecode from
 //!   `konnector_js_v1::script` (through the `konnector_v1` result buffer),
-//!   evaluates it as an ES module (strict mode, top-level `await` allowed),
-//!   and runs promise jobs until none is left. An uncaught exception, a
+//!   evaluates it as an ES module (strict mode, top-level `await` allowed,
+//!   imports of built-in modules only), and runs its event loop: promise
+//!   jobs, then timers, until none is left. An uncaught exception, a
 //!   promise rejected with no handler, or a top-level `await` that never
 //!   settles logs the error and its JavaScript stack at level error and
-//!   ends the job with `konnector_v1::job_fail` and `UNKNOWN_ERROR`.
+//!   ends the job with `konnector_v1::job_fail`: with the error's message
+//!   when it is a Cozy error code such as `LOGIN_FAILED`, else with
+//!   `UNKNOWN_ERROR` (see [`job`]).
 //! * `compile`: compiles the JavaScript source of
 //!   `konnector_build_v1::source` (named after
 //!   `konnector_build_v1::source_name`) into module bytecode and hands it to
 //!   `konnector_build_v1::output`. A syntax error goes to
-//!   `konnector_build_v1::error` as `file:line:column: message`. The
+//!   `konnector_build_v1::error` as `file:line:column: message`, and an
+//!   import of a module that is not built in as `file: Error: cannot find
+//!   module ...`, because QuickJS resolves imports as it compiles. The
 //!   bytecode comes from this very runtime, so its format always matches
 //!   the one `_start` reads.
 
+mod base64;
 mod builtins;
 mod compile;
+mod error;
 mod host;
+mod host_api;
+mod http;
 mod job;
 mod js;
+mod modules;
+mod random;
+mod text;
+mod timers;
+mod url;
 
 /// Runs one job (the module's `_start`).
 fn main() {

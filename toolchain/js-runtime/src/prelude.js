@@ -1,8 +1,9 @@
-// The built-in JavaScript environment of the konnector runtime, evaluated
-// once at pre-initialisation. This file is one function expression: it gets
-// the native functions of builtins.rs as `native`, so that they stay out of
-// the global object.
-(function (native) {
+// The first file of the built-in JavaScript environment of the konnector
+// runtime, evaluated once at pre-initialisation: console, atob, btoa and
+// Math.random. Like every file of prelude/, it is one function expression
+// that gets the native functions (`native`) and the object the files share
+// (`internal`), so that both stay out of the global object.
+(function (native, internal) {
   "use strict";
 
   // Defines a global the way built-ins are: writable, configurable and not
@@ -15,6 +16,8 @@
       enumerable: false,
     });
   }
+
+  internal.defineGlobal = defineGlobal;
 
   function formatValue(value) {
     if (typeof value === "string") {
@@ -45,6 +48,8 @@
       return Object.prototype.toString.call(value);
     }
   }
+
+  internal.formatValue = formatValue;
 
   // Levels of konnector_v1::log.
   const DEBUG = 0;

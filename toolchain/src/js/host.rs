@@ -4,12 +4,20 @@
 //!
 //! It serves `konnector_v1`'s result buffer, `log` and `job_fail`,
 //! `konnector_js_v1::script`, `konnector_build_v1`, and a deterministic
-//! subset of WASI preview 1. In that subset clocks read 0, and there are no
-//! arguments, environment variables or preopened folders. Standard output
-//! and error are collected, and `random_get` returns a stream from a fixed
-//! seed. Any other import traps when called.
+//! subset of WASI preview 1. The other `konnector_v1` functions (job input,
+//! documents, files, account data, HTTP) return [`Status::Unsupported`] with
+//! a message. In the WASI subset clocks read a virtual time that starts at
+//! 0 and that only `poll_oneoff` advances, by the time it was asked to
+//! wait, so timers run at once and in order. There are no arguments,
+//! environment variables or preopened folders. Standard output and error
+//! are collected, and `random_get` returns a stream from a fixed seed. Any
+//! other import traps when called.
 
-use konnector_host_api::{IMPORT_MODULE, JOB_FAIL, LOG, LogLevel, RESULT_LEN, RESULT_READ, Status};
+use konnector_host_api::{
+    ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, DOC_CREATE, DOC_UPDATE, DOC_UPSERT, FILE_SAVE,
+    HTTP_BODY_READ, HTTP_FETCH, IMPORT_MODULE, JOB_FAIL, JOB_INPUT, LOG, LogLevel, RESULT_LEN,
+    RESULT_READ, Status,
+};
 use wasmtime::{Caller, Engine, Linker, Module};
 
 /// Import module of the function that hands the runtime its bytecode.
@@ -36,6 +44,17 @@ const ERRNO_SUCCESS: i32 = 0;
 const ERRNO_BADF: i32 = 8;
 const ERRNO_FAULT: i32 = 21;
 const ERRNO_INVAL: i32 = 28;
+const ERRNO_NOTSUP: i32 = 58;
+
+/// Size of a WASI `subscription`, in bytes.
+const SUBSCRIPTION_BYTES: usize = 48;
+/// Size of a WASI `event`, in bytes.
+const EVENT_BYTES: usize = 32;
+/// `eventtype::clock`, the tag of a clock subscription and its event.
+const EVENTTYPE_CLOCK: u8 = 0;
+/// `subclockflags::subscription_clock_abstime`: the timeout is a time of
+/// the clock, not a duration.
+const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 
 /// Exit of the guest through WASI's `proc_exit`, with its status.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +88,9 @@ pub struct HostState {
     pub stdio: Vec<u8>,
     /// Names of the WASI functions the guest called, in order, once each.
     pub wasi_calls: Vec<&'static str>,
+    /// Virtual time in nanoseconds that every WASI clock reads: 0 plus the
+    /// time that `poll_oneoff` waited.
+    pub virtual_time_ns: u64,
 }
 
 impl HostState {
@@ -89,6 +111,7 @@ impl HostState {
 pub fn linker(engine: &Engine, module: &Module) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     define_konnector(&mut linker)?;
+    define_unsupported(&mut linker)?;
     define_build(&mut linker)?;
     define_wasi(&mut linker)?;
     linker.define_unknown_imports_as_traps(module)?;
@@ -183,6 +206,47 @@ fn define_konnector(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Defines the `konnector_v1` functions that need a job, which the
+/// build-time host does not run: each returns [`Status::Unsupported`] with
+/// a message that names it.
+fn define_unsupported(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    fn unsupported(caller: &mut Caller<'_, HostState>, name: &str) -> i32 {
+        let message = format!("konnector_v1::{name} is not available on the build-time host");
+        caller.data_mut().set_result(Status::Unsupported, message)
+    }
+
+    for name in [JOB_INPUT, ACCOUNT_DATA_GET] {
+        linker.func_wrap(
+            IMPORT_MODULE,
+            name,
+            move |mut caller: Caller<'_, HostState>| unsupported(&mut caller, name),
+        )?;
+    }
+    for name in [
+        DOC_CREATE,
+        DOC_UPDATE,
+        DOC_UPSERT,
+        ACCOUNT_DATA_SET,
+        HTTP_BODY_READ,
+    ] {
+        linker.func_wrap(
+            IMPORT_MODULE,
+            name,
+            move |mut caller: Caller<'_, HostState>, _: i32, _: i32| unsupported(&mut caller, name),
+        )?;
+    }
+    for name in [FILE_SAVE, HTTP_FETCH] {
+        linker.func_wrap(
+            IMPORT_MODULE,
+            name,
+            move |mut caller: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32| {
+                unsupported(&mut caller, name)
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn define_build(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         BUILD_IMPORT_MODULE,
@@ -243,9 +307,11 @@ fn define_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "clock_time_get",
         |mut caller: Caller<'_, HostState>, _clock: i32, _precision: i64, out: i32| {
             caller.data_mut().note_wasi_call("clock_time_get");
-            errno(write_memory(&mut caller, out, &0u64.to_le_bytes()))
+            let now = caller.data().virtual_time_ns;
+            errno(write_memory(&mut caller, out, &now.to_le_bytes()))
         },
     )?;
+    linker.func_wrap(WASI_MODULE, "poll_oneoff", poll_oneoff)?;
     linker.func_wrap(
         WASI_MODULE,
         "random_get",
@@ -328,6 +394,79 @@ fn define_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// WASI's `poll_oneoff` for clock subscriptions only: advances the virtual
+/// time to the earliest timeout at once, and reports that subscription's
+/// event. Subscriptions to file descriptors are not supported.
+fn poll_oneoff(
+    mut caller: Caller<'_, HostState>,
+    subscriptions: i32,
+    events: i32,
+    count: i32,
+    event_count_out: i32,
+) -> i32 {
+    caller.data_mut().note_wasi_call("poll_oneoff");
+    let Ok(count) = usize::try_from(count) else {
+        return ERRNO_INVAL;
+    };
+    if count == 0 {
+        return ERRNO_INVAL;
+    }
+    let Some(size) = count
+        .checked_mul(SUBSCRIPTION_BYTES)
+        .and_then(|size| i32::try_from(size).ok())
+    else {
+        return ERRNO_INVAL;
+    };
+    let Ok(bytes) = read_memory(&mut caller, subscriptions, size) else {
+        return ERRNO_FAULT;
+    };
+
+    // The earliest timeout, as (time it ends, userdata).
+    let now = caller.data().virtual_time_ns;
+    let mut earliest: Option<(u64, [u8; 8])> = None;
+    for subscription in bytes.chunks_exact(SUBSCRIPTION_BYTES) {
+        if subscription[8] != EVENTTYPE_CLOCK {
+            return ERRNO_NOTSUP;
+        }
+        // The layout of `subscription`: userdata at 0, the tag at 8, then
+        // `subscription_clock`'s timeout at 24 and flags at 40.
+        let userdata = le_bytes::<8>(subscription, 0);
+        let timeout = u64::from_le_bytes(le_bytes(subscription, 24));
+        let flags = u16::from_le_bytes(le_bytes(subscription, 40));
+        let ends = if flags & SUBCLOCKFLAGS_ABSTIME != 0 {
+            timeout.max(now)
+        } else {
+            now.saturating_add(timeout)
+        };
+        if earliest.is_none_or(|(time, _)| ends < time) {
+            earliest = Some((ends, userdata));
+        }
+    }
+    let Some((ends, userdata)) = earliest else {
+        return ERRNO_INVAL;
+    };
+    caller.data_mut().virtual_time_ns = ends;
+
+    // One event with the subscription's userdata, error 0 and type clock.
+    // The rest of it is zero.
+    let mut event = [0u8; EVENT_BYTES];
+    event[0..8].copy_from_slice(&userdata);
+    event[10] = EVENTTYPE_CLOCK;
+    let written = write_memory(&mut caller, events, &event)
+        .and_then(|()| write_memory(&mut caller, event_count_out, &1u32.to_le_bytes()));
+    errno(written)
+}
+
+/// Returns the `N` bytes at `offset` of a subscription, which the caller
+/// knows to be in range.
+fn le_bytes<const N: usize>(subscription: &[u8], offset: usize) -> [u8; N] {
+    let mut bytes = [0; N];
+    if let Some(field) = subscription.get(offset..offset + N) {
+        bytes.copy_from_slice(field);
+    }
+    bytes
 }
 
 fn errno(result: Result<(), Status>) -> i32 {

@@ -1,0 +1,66 @@
+//! The natives of `fetch` (`prelude/fetch.js`) over the host's
+//! `http_fetch` and `http_body_read`.
+//!
+//! The host follows redirects, keeps the job's cookies and decodes
+//! compressed bodies. `fetch` reads a response body from the host only when
+//! the konnector reads it (`text()`, `json()`, ...), so an ignored body
+//! never enters guest memory.
+//!
+//! NOTE: each host call blocks the guest until the host is done, so
+//! requests run one after the other even when a konnector starts several
+//! and awaits them together.
+
+use rquickjs::{ArrayBuffer, Ctx, Function, Object, TypedArray};
+
+use crate::{error, host};
+
+/// Adds `httpFetch` and `httpBodyRead` to the native functions.
+pub fn register<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<()> {
+    native.set("httpFetch", Function::new(ctx.clone(), fetch)?)?;
+    native.set("httpBodyRead", Function::new(ctx.clone(), body_read)?)?;
+    Ok(())
+}
+
+/// Sends the `FetchRequest` JSON `request` of the ABI with the bytes of
+/// `body`, and returns the host's `FetchResponse` JSON. A host error (a
+/// request the network policy refused, a failed connection, a limit)
+/// throws a `TypeError`, as `fetch` does for a network error, with the
+/// host's message and the status's name as `code`.
+fn fetch<'js>(
+    ctx: Ctx<'js>,
+    url: String,
+    request: String,
+    body: TypedArray<'js, u8>,
+) -> rquickjs::Result<rquickjs::String<'js>> {
+    // SAFETY: no JavaScript runs while `bytes` lives: the host call copies
+    // the body out of guest memory before it returns.
+    let bytes = unsafe { body.as_bytes() }.unwrap_or_default();
+    let response = host::http_fetch(request.as_bytes(), bytes).map_err(|host_error| {
+        let context = format!("failed to fetch {url}");
+        error::throw_host(&ctx, "TypeError", &context, &host_error)
+    })?;
+    let Ok(json) = std::str::from_utf8(&response) else {
+        let message = format!("failed to fetch {url}: the host's response is not UTF-8");
+        return Err(error::throw(&ctx, "TypeError", &message, None));
+    };
+    rquickjs::String::from_str(ctx, json)
+}
+
+/// Reads the whole body of the response `handle` (`body_size` bytes, as the
+/// host announced) into an `ArrayBuffer`.
+fn body_read<'js>(
+    ctx: Ctx<'js>,
+    url: String,
+    handle: u32,
+    body_size: f64,
+) -> rquickjs::Result<ArrayBuffer<'js>> {
+    // The announced size only saves reallocations. When it does not fit in
+    // memory, reading stops with the memory limit's trap further down.
+    let mut body = Vec::new();
+    let _ = body.try_reserve_exact(body_size as usize);
+    host::http_body_read(handle, &mut body).map_err(|host_error| {
+        let context = format!("failed to read the body of {url}");
+        error::throw_host(&ctx, "TypeError", &context, &host_error)
+    })?;
+    ArrayBuffer::new(ctx, body)
+}

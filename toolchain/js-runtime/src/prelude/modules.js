@@ -1,0 +1,58 @@
+// The registry of built-in modules, which both `require` (a global, for
+// CommonJS code) and `import` (through the module loader of modules.rs)
+// read. A later file adds a module with one call:
+//
+//   internal.defineModule("name", exports);
+//
+// The exports object is created at pre-initialisation, like everything
+// here, so it must not read job data when it is built. Only built-in
+// modules exist at run time: npm dependencies are bundled into the
+// konnector by `konnector build`.
+(function (native, internal) {
+  "use strict";
+
+  const modules = new Map();
+
+  internal.defineModule = function defineModule(name, exports) {
+    if (modules.has(name)) {
+      throw new Error(`the built-in module "${name}" is already defined`);
+    }
+    modules.set(name, exports);
+  };
+
+  function moduleNotFound(name) {
+    const names = [...modules.keys()].join(", ");
+    const error = new Error(
+      `cannot find module "${name}": only the built-in modules (${names}) are available at run time, so npm dependencies must be bundled by "konnector build"`,
+    );
+    error.code = "MODULE_NOT_FOUND";
+    return error;
+  }
+
+  // Returns the exports of the built-in module `name`.
+  function requireModule(name) {
+    if (!modules.has(name)) {
+      throw moduleNotFound(name);
+    }
+    return modules.get(name);
+  }
+
+  // For the module loader: the name `import` resolves to, which is the
+  // name itself when it is a built-in module.
+  internal.resolveModule = function resolveModule(name) {
+    if (!modules.has(name)) {
+      throw moduleNotFound(name);
+    }
+    return name;
+  };
+  internal.requireModule = requireModule;
+
+  internal.defineGlobal("require", function require(name) {
+    if (typeof name !== "string") {
+      throw new TypeError(
+        `require: the module name must be a string, not ${typeof name}`,
+      );
+    }
+    return requireModule(name);
+  });
+});
