@@ -320,9 +320,11 @@ impl JsRuntime {
     }
 
     /// Runs a job of `bytecode` through `_start` on the build-time host,
-    /// where `random_get` is a stream from `random_seed`, clocks read
-    /// 0, and nothing but the result buffer, `log`, `job_fail` and
-    /// `konnector_js_v1::script` exists. It is meant for checks of the
+    /// where `random_get` is a stream from `random_seed`, clocks read a
+    /// virtual time that starts at 0 and that only `poll_oneoff` advances
+    /// (so timers fire at once, in order), and only the result buffer,
+    /// `log`, `job_fail` and `konnector_js_v1::script` work: the other
+    /// host functions answer `unsupported`. It is meant for checks of the
     /// runtime, not for real jobs, which the engine runs.
     ///
     /// # Errors
