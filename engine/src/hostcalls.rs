@@ -48,6 +48,9 @@ const RESERVED_DOCTYPES: &[(&str, &str)] = &[
 
 type CallResult = wasmtime::Result<i32>;
 
+/// The Cozy error code of a job whose write found the destination full.
+const DISK_QUOTA_EXCEEDED: &str = "DISK_QUOTA_EXCEEDED";
+
 /// An error returned to the guest: a status and a message.
 struct Refusal(Status, String);
 
@@ -67,7 +70,9 @@ impl From<SinkError> for Refusal {
             SinkError::Storage(detail) => {
                 // The detail names host paths and database errors: it is for
                 // the operator, not for the konnector.
-                tracing::warn!(error = %detail, "store write failed");
+                // Debug formatting escapes control characters, since the
+                // detail can contain guest text such as folder names.
+                tracing::warn!(error = ?detail, "store write failed");
                 return Refusal(Status::Storage, "the store failed to write; nothing was written, and the engine's log has the details".into());
             }
         };
@@ -360,6 +365,17 @@ fn record_write(
     host: &mut HostState,
     result: Result<WriteResult, SinkError>,
 ) -> Result<Vec<u8>, Refusal> {
+    if let Err(SinkError::QuotaExceeded(detail)) = &result
+        && host.failure.is_none()
+    {
+        // A full Cozy means this and later files are lost, whether or not
+        // the konnector catches the error: the job ends with the code
+        // cozy-konnector-libs gives it, unless the guest reported one first.
+        host.failure = Some((
+            DISK_QUOTA_EXCEEDED.to_owned(),
+            Some(format!("disk quota exceeded: {detail}")),
+        ));
+    }
     let written = result?;
     if written.status != WriteStatus::Unchanged {
         host.documents_written += 1;
@@ -568,9 +584,9 @@ async fn account_data_set(mut caller: Caller<'_, JobState>, ptr: i32, len: i32) 
 }
 
 /// Response bytes a job may keep in the host, unread, across its open
-/// bodies. A fetch while more is held fails with `limit_exceeded`: the
-/// guest must read earlier bodies to their end first. 64 MiB is two
-/// responses at the default `max_response_bytes`.
+/// bodies. A fetch while more than half of it is held fails with
+/// `limit_exceeded`: the guest must read earlier bodies to their end first.
+/// 64 MiB is two responses at the default `max_response_bytes`.
 pub const MAX_HELD_BODY_BYTES: usize = 64 << 20;
 
 /// Largest piece `http_body_read` returns at once, in bytes.
@@ -594,7 +610,10 @@ async fn http_fetch(
             .values()
             .map(|body| body.bytes.len() - body.offset)
             .sum();
-        if held > MAX_HELD_BODY_BYTES {
+        // The new response may add up to half the cap (a default
+        // `max_response_bytes`), so what is held before it must fit in the
+        // other half.
+        if held > MAX_HELD_BODY_BYTES / 2 {
             return Err(Refusal(
                 Status::LimitExceeded,
                 format!(

@@ -209,6 +209,15 @@ impl KonnectorEngine {
         let (prepared, script) = match &job.code {
             JobCode::Wasm(wasm) => (self.prepare(wasm)?, None),
             JobCode::JavaScript { bytecode, runtime } => {
+                // The bytecode is copied into the job's result buffer whole,
+                // so its size is capped before anything runs.
+                if bytecode.len() > artifact::MAX_BYTECODE_BYTES {
+                    return Err(EngineError::InvalidModule(wasmtime::Error::msg(format!(
+                        "the JavaScript bytecode is {} bytes, more than the maximum of {} bytes",
+                        bytecode.len(),
+                        artifact::MAX_BYTECODE_BYTES
+                    ))));
+                }
                 (self.js_runtime(runtime)?, Some(bytecode.clone()))
             }
         };

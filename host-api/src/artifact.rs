@@ -33,6 +33,14 @@ pub const JS_BYTECODE_SECTION: &str = "konnector.js.bytecode";
 /// `konnector_js_v1 sha256:<64 hex digits>`.
 pub const JS_RUNTIME_SECTION: &str = "konnector.js.runtime";
 
+/// Largest QuickJS bytecode an artifact may carry, in bytes (32 MiB, as
+/// for modules). The cheerio and moment bundle compiles to about 0.5 MiB.
+pub const MAX_BYTECODE_BYTES: usize = 32 << 20;
+
+/// Largest artifact file a command reads, in bytes: a 32 MiB module or
+/// bytecode plus its manifest, with room to spare.
+pub const MAX_ARTIFACT_BYTES: u64 = 40 << 20;
+
 /// Prefix of [`JS_RUNTIME_SECTION`]'s text: the JavaScript ABI version.
 const JS_RUNTIME_PREFIX: &str = "konnector_js_v1 sha256:";
 
@@ -137,6 +145,12 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
     let kind = match (bytecode, runtime) {
         (None, None) => ArtifactKind::Module,
         (Some(bytecode), Some(runtime)) => {
+            if bytecode.len() > MAX_BYTECODE_BYTES {
+                return Err(invalid(format!(
+                    "the bytecode is {} bytes, more than the maximum of {MAX_BYTECODE_BYTES} bytes",
+                    bytecode.len()
+                )));
+            }
             if standard_sections > 0 {
                 return Err(invalid(format!(
                     "a JavaScript artifact carries no code, but this one has {standard_sections} standard sections beside its bytecode"

@@ -165,6 +165,13 @@ pub fn build_konnector(dir: &Path, options: BuildOptions<'_>) -> Result<Built, A
                     CompileError::Invalid(message) => ArtifactBuildError::Syntax(message),
                     CompileError::Runtime(error) => ArtifactBuildError::Runtime(error),
                 })?;
+            if bytecode.len() > artifact::MAX_BYTECODE_BYTES {
+                return Err(ArtifactBuildError::Check(format!(
+                    "the bytecode is {} bytes, more than the {} bytes the engine runs; bundle fewer or smaller dependencies",
+                    bytecode.len(),
+                    artifact::MAX_BYTECODE_BYTES
+                )));
+            }
             progress("writing and checking the artifact");
             let digest = runtime_digest(options.js_runtime);
             let artifact = artifact::write_js(&manifest, &bytecode, &digest);

@@ -297,7 +297,7 @@ impl NetGuard {
             None => {
                 if !self.policy.allows(scheme, &host, port) {
                     return Err(refuse(format!(
-                        "{}://{host}:{port} is not allowed by the manifest's network.hosts",
+                        "{}://{host}:{port} is not allowed by the manifest's network policy (its network.hosts, else the host of its vendor_link); list it in network.hosts",
                         scheme.name()
                     )));
                 }
@@ -377,9 +377,11 @@ impl NetGuard {
         let description = class.description();
         Err(refuse(match name {
             Some(name) => format!(
-                "{name} resolves to {ip}, which is {description}, not a global unicast address"
+                "{name} resolves to {ip}, which is {description}, not a global unicast address; only the operator can allow one such address and port ({addr}), with --allow-private"
             ),
-            None => format!("address {ip} is {description}, not a global unicast address"),
+            None => format!(
+                "address {ip} is {description}, not a global unicast address; only the operator can allow one such address and port ({addr}), with --allow-private"
+            ),
         }))
     }
 

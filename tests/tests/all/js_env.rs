@@ -212,7 +212,7 @@ async fn refused_fetch_rejects_with_type_error() {
         lines[0].starts_with(
             "TypeError network failed to fetch http://other.example/: \
              request to http://other.example/ refused: \
-             http://other.example:80 is not allowed by the manifest's network.hosts"
+             http://other.example:80 is not allowed by the manifest's network policy"
         ),
         "{}",
         lines[0]

@@ -2,7 +2,9 @@
 
 mod fetch;
 mod javascript;
+mod js_attacks;
 mod js_env;
+mod konnector_libs;
 mod limits;
 mod permissions;
 mod sample;
