@@ -40,7 +40,7 @@
 //! Every document and file write is checked against the manifest's
 //! permissions ([`manifest::Manifest::check`]) before it reaches the
 //! [`sink::DocumentSink`]; the embedded [`store::SqliteStore`] is the default
-//! sink.
+//! sink, and [`stack::StackSink`] writes through a cozy-stack's HTTP API.
 
 mod cache;
 mod engine;
@@ -55,6 +55,7 @@ mod module_check;
 pub mod net;
 mod outcome;
 pub mod sink;
+pub mod stack;
 pub mod store;
 
 pub use cache::CacheSource;
@@ -66,3 +67,4 @@ pub use limits::{LimitError, LimitRequest, Limits};
 pub use logs::{JobLog, LineObserver, LogLine, LogSource, MAX_LINE_BYTES};
 pub use module_check::{MAX_BLOCK_NESTING, MAX_MODULE_BYTES};
 pub use outcome::{Counters, JobReport, Outcome, TrapKind};
+pub use stack::{StackAccount, StackConfig, StackError, StackSink, StackToken};
