@@ -112,6 +112,15 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
         started.elapsed().as_millis()
     );
     let konnector = konnector_path::load(&artifact_path)?;
+    let command = program_name();
+    println!(
+        "   the demo runs it as this command would, while the site is up:\n   {command} run {} --fields '{{\"login\": \"{}\", \"password\": \"{}\"}}' --store {} --connect-to {VENDOR_HOST}:443:{https} --allow-private {https} --ca-file {}",
+        artifact_path.display(),
+        site_config.login,
+        site_config.password,
+        args.dir.join("konnector.sqlite").display(),
+        ca_file.display()
+    );
 
     let network = OperatorNetConfig {
         connect_to: vec![ConnectTo {
@@ -161,7 +170,11 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
             sink: store.clone(),
             log_observer: Some(Arc::new(move |line: &LogLine| {
                 if verbose || line.level != LogLevel::Debug {
-                    println!("   [{}] {}", line.level.name(), line.message.escape_debug());
+                    println!(
+                        "   [{}] {}",
+                        line.level.name(),
+                        crate::run::escape_controls(&line.message)
+                    );
                 }
             })),
         };
@@ -191,11 +204,20 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
     );
     println!("look at them:");
     println!(
-        "   konnector docs --store {} --doctype io.cozy.bills",
+        "   {command} docs --store {} --doctype io.cozy.bills",
         store_path.display()
     );
     println!("   ls -R {}", store.files_dir().display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// How this command was invoked (`target/release/konnector`, say), so
+/// that the commands the demo prints run as they are.
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "konnector".to_owned())
 }
 
 fn print_run(report: &JobReport) {

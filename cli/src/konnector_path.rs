@@ -59,6 +59,16 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
 /// layout keeps its manifest beside the module, which is used when the
 /// module carries none.
 fn load_file(path: &Path) -> anyhow::Result<Konnector> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("failed to read {}", path.display()))?
+        .len();
+    if size > artifact::MAX_ARTIFACT_BYTES {
+        bail!(
+            "{} is {size} bytes, more than the {} bytes of the largest artifact the engine runs",
+            path.display(),
+            artifact::MAX_ARTIFACT_BYTES
+        );
+    }
     let bytes =
         std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let beside = path
@@ -83,6 +93,21 @@ fn load_file(path: &Path) -> anyhow::Result<Konnector> {
 fn from_artifact(bytes: Vec<u8>, path: &Path, beside: Option<&Path>) -> anyhow::Result<Konnector> {
     let parsed = artifact::parse(&bytes)
         .with_context(|| format!("{} is not a valid konnector artifact", path.display()))?;
+    if let (Some(text), Some(beside)) = (&parsed.manifest, beside) {
+        // The manifest beside the artifact is the one the person or the
+        // stack sees; one that grants something else must not win silently.
+        let inside: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        let outside: Option<serde_json::Value> = std::fs::read_to_string(beside)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if inside != outside {
+            bail!(
+                "the manifest inside {} differs from {}; rebuild the artifact with `konnector build` so that they match",
+                path.display(),
+                beside.display()
+            );
+        }
+    }
     let manifest = match (&parsed.manifest, beside) {
         (Some(text), _) => Manifest::parse(text)
             .with_context(|| format!("the manifest inside {} is invalid", path.display()))?,

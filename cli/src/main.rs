@@ -3,6 +3,7 @@
 mod build;
 mod demo;
 mod docs;
+mod exec;
 mod js_runtime;
 mod konnector_path;
 mod run;
@@ -24,8 +25,8 @@ const EXIT_USAGE: u8 = 2;
     about = "Build, run and inspect Cozy konnectors in a WebAssembly sandbox",
     long_about = "Runs Cozy konnectors compiled to WebAssembly inside wasmtime, with fuel, \
                   memory, time and output limits, no file system, no socket and no \
-                  environment. Documents go to an embedded SQLite store unless a stack is \
-                  configured."
+                  environment. `konnector run` writes documents to an embedded SQLite store; \
+                  `konnector exec`, started by a Cozy stack, writes them through the stack."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +41,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Print the embedded store's documents as JSON lines.
     Docs(docs::DocsArgs),
+    /// Run a konnector for a Cozy stack: the entry point its konnectors.cmd names (COZY_* variables, JSON lines out).
+    Exec(exec::ExecArgs),
     /// Start the fixture vendor site, build the JavaScript sample and run it twice into a fresh store.
     Demo(demo::DemoArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::Docs(args) => docs::docs(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Exec(args) => exec::exec(args),
     };
     match result {
         Ok(code) => code,

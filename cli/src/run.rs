@@ -76,7 +76,7 @@ pub(crate) struct NetworkArgs {
 }
 
 impl NetworkArgs {
-    fn operator_config(&self) -> anyhow::Result<OperatorNetConfig> {
+    pub(crate) fn operator_config(&self) -> anyhow::Result<OperatorNetConfig> {
         let resolve = self
             .resolve
             .iter()
@@ -95,6 +95,18 @@ impl NetworkArgs {
                     .with_context(|| format!("invalid --allow-private {text:?}: expected ADDRESS:PORT such as 127.0.0.1:8443 or [::1]:8443"))
             })
             .collect::<anyhow::Result<_>>()?;
+        for file in &self.ca_file {
+            let readable = std::fs::read_to_string(file)
+                .map(|text| text.contains("-----BEGIN CERTIFICATE-----"));
+            match readable {
+                Ok(true) => {}
+                Ok(false) => anyhow::bail!(
+                    "--ca-file {} has no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA's certificate in PEM form",
+                    file.display()
+                ),
+                Err(error) => anyhow::bail!("--ca-file {} cannot be read: {error}", file.display()),
+            }
+        }
         Ok(OperatorNetConfig {
             resolve,
             connect_to,
@@ -316,16 +328,21 @@ fn print_line(line: &LogLine, json_output: bool) {
 }
 
 /// Replaces control characters (escape sequences included) in guest text
-/// with `\u{..}` escapes, so a konnector cannot drive the terminal.
-fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+/// with `\u{..}` escapes, so a konnector cannot drive the terminal. A line
+/// break stays one, followed by an indent, so that a JavaScript stack trace
+/// reads as lines that cannot pass for the command's own.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t' && c != '\n';
+    if !text.chars().any(|c| unsafe_char(c) || c == '\n') {
         return std::borrow::Cow::Borrowed(text);
     }
     let escaped = text
+        .trim_end_matches('\n')
         .chars()
-        .map(|c| match c.is_control() && c != '\t' {
-            true => c.escape_unicode().to_string(),
-            false => c.to_string(),
+        .map(|c| match c {
+            '\n' => "\n    ".to_owned(),
+            c if unsafe_char(c) => c.escape_unicode().to_string(),
+            c => c.to_string(),
         })
         .collect();
     std::borrow::Cow::Owned(escaped)

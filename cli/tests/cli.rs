@@ -415,3 +415,21 @@ fn demo_imports_then_adds_nothing() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(work.path().join("precious/notes.txt").is_file());
 }
+
+#[test]
+fn artifact_manifest_must_match_the_one_beside_it() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    js_folder(work.path(), "console.log(1);");
+    let output = konnector(&["build", ".", "-o", "out/konnector.wasm"], work.path());
+    assert_eq!(output.status.code(), Some(0));
+    // A manifest beside the artifact that grants something else.
+    std::fs::write(
+        work.path().join("out/manifest.konnector"),
+        r#"{"slug": "hello-js", "version": "0.1.0", "permissions": {}}"#,
+    )
+    .expect("write manifest");
+    let run = konnector(&["run", "out"], work.path());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("differs from"), "{stderr}");
+}
