@@ -370,3 +370,79 @@ fn full_cozy_ends_disk_quota_exceeded() {
     );
     assert!(world.stack.disk_usage_bytes() <= 4 * 1024);
 }
+
+#[test]
+fn engine_is_narrower_than_the_token() {
+    let world = world("demo-password");
+    world
+        .stack
+        .add_account(
+            "someone-else",
+            json!({"auth": {"login": "other", "password": "theirs"}}),
+        )
+        .expect("second account");
+    let folder = tempfile::tempdir().expect("folder");
+    std::fs::write(
+        folder.path().join("manifest.konnector"),
+        r#"{"slug": "narrow", "version": "1.0.0", "permissions": {"bills": {"type": "io.cozy.bills"}}}"#,
+    )
+    .expect("manifest");
+    std::fs::write(
+        folder.path().join("index.js"),
+        r#"
+        import { create, input } from "konnector:host";
+        for (const doctype of ["io.cozy.contacts", "io.cozy.accounts", "io.cozy.files"]) {
+          try {
+            await create(doctype, { name: "x" });
+            console.log(`${doctype} written`);
+          } catch (error) {
+            console.log(`${doctype} refused: ${error.code}`);
+          }
+        }
+        await create("io.cozy.bills", { amount: 1 });
+        console.log(`fields: ${Object.keys(input.fields).sort().join(",")}`);
+        "#,
+    )
+    .expect("source");
+    // The token would allow all of it.
+    let token = world.token(
+        TokenSpec::konnector("narrow")
+            .allow("io.cozy.bills", Verb::ALL)
+            .allow("io.cozy.contacts", Verb::ALL)
+            .allow("io.cozy.accounts", Verb::ALL)
+            .allow("io.cozy.files", Verb::ALL),
+    );
+    let output = world.exec(folder.path(), &token);
+    let (result, lines) = stack_result(&output);
+    assert_eq!(result, StackResult::Done, "{lines:#?}");
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["message"].as_str())
+        .collect();
+    for doctype in ["io.cozy.contacts", "io.cozy.accounts", "io.cozy.files"] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(&format!("{doctype} refused"))),
+            "{messages:#?}"
+        );
+    }
+    assert!(
+        messages.contains(&"fields: folder_path,login,password"),
+        "{messages:#?}"
+    );
+    assert!(world.stack.documents("io.cozy.contacts").is_empty());
+    assert_eq!(world.stack.documents("io.cozy.bills").len(), 1);
+    // Only the job's own account was read.
+    let account_reads: Vec<String> = world
+        .stack
+        .requests()
+        .iter()
+        .filter(|request| request.path.starts_with("/data/io.cozy.accounts/"))
+        .map(|request| request.path.clone())
+        .collect();
+    assert!(
+        account_reads.iter().all(|path| path.ends_with(ACCOUNT)),
+        "{account_reads:?}"
+    );
+}
