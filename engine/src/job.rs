@@ -25,6 +25,10 @@ use crate::sink::{DocumentSink, WriteContext};
 /// millisecond of guest code.
 const FUEL_YIELD_INTERVAL: u64 = 2_000_000;
 
+/// How long after the job's deadline the HTTP client and the sink stop
+/// their work on their own; see `run_job`.
+const HOST_DEADLINE_GRACE: Duration = Duration::from_millis(250);
+
 /// Maximum length of a trap message kept in an outcome, in bytes; a guest's function
 /// names appear in the backtrace and could be of any length.
 const MAX_TRAP_MESSAGE_BYTES: usize = 16 * 1024;
@@ -257,6 +261,11 @@ impl KonnectorEngine {
             }
         };
 
+        // The job's timeout ends a host call that is still waiting at the
+        // deadline, and the job is DeadlinePassed. The HTTP client and the
+        // sink stop their own work a little later, as a backstop, so that
+        // they do not race the timeout and hand the guest an error instead.
+        let backstop = started + Duration::from_millis(limits.deadline_ms) + HOST_DEADLINE_GRACE;
         let mut host = host_state(
             &input,
             &job.manifest,
@@ -268,11 +277,11 @@ impl KonnectorEngine {
             policy: job.manifest.network.clone(),
             operator: self.config.network.clone(),
             limits: self.config.net_limits.clone(),
-            deadline: started + Duration::from_millis(limits.deadline_ms),
+            deadline: backstop,
             resolver: self.config.resolver.clone(),
         }));
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
-        host.write_context.deadline = Some(started + Duration::from_millis(limits.deadline_ms));
+        host.write_context.deadline = Some(backstop);
         host.script = script;
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),

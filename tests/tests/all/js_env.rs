@@ -419,6 +419,34 @@ async fn endless_interval_meets_deadline() {
 }
 
 #[tokio::test]
+async fn fetch_waiting_at_deadline_is_deadline_passed() {
+    let site = site().await;
+    let store = TempStore::new();
+    let mut job = support::job(
+        b"",
+        manifest(),
+        store.sink(),
+        LimitRequest {
+            deadline_ms: Some(1_000),
+            ..LimitRequest::default()
+        },
+    );
+    job.code = compile(
+        r#"
+        try {
+          await fetch("http://vendor.example/stall");
+        } catch (error) {
+          console.log(`caught ${error}`);
+        }
+        "#,
+    );
+    job.input = input();
+    let report = site.engine.run(job).await.expect("job starts");
+    assert_eq!(report.outcome, Outcome::DeadlinePassed, "{:?}", report.logs);
+    assert!(messages(&report).is_empty(), "{:?}", report.logs);
+}
+
+#[tokio::test]
 async fn thrown_cozy_code_ends_job() {
     let report = run_js(
         "async function login() {\n  throw new Error(\"LOGIN_FAILED\");\n}\nawait login();\n",
