@@ -51,6 +51,7 @@ mod limiter;
 mod limits;
 mod logs;
 pub mod manifest;
+mod metadata;
 mod module_check;
 pub mod net;
 mod outcome;

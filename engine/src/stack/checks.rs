@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::metadata::COZY_METADATA;
+use crate::metadata::COZY_METADATA;
 use crate::sink::SinkError;
 use crate::store::MAX_DOCUMENT_BYTES;
 

@@ -9,7 +9,7 @@ use super::checks::{same_body, serialize, strip_reserved};
 use super::client::{ApiRequest, JSON, StackClient};
 use super::error::StackError;
 use super::keys::{KeyValue, matches, selector};
-use super::metadata::COZY_METADATA;
+use crate::metadata::COZY_METADATA;
 use crate::sink::SinkError;
 
 /// Maximum number of documents a `_find` for upsert keys reads. The upsert

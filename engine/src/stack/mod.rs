@@ -76,7 +76,6 @@ mod error;
 mod files;
 mod folders;
 mod keys;
-mod metadata;
 mod transport;
 mod writes;
 

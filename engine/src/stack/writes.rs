@@ -9,7 +9,7 @@
 //! ([`SinkError::Conflict`]).
 
 use konnector_host_api::{WriteResult, WriteStatus};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::StackSink;
 use super::checks::{
@@ -17,7 +17,7 @@ use super::checks::{
 };
 use super::documents::{self, ConflictState, PutOutcome, StoredDoc};
 use super::keys::{self, KeyValue};
-use super::metadata::{self, COZY_METADATA};
+use crate::metadata::{self, COZY_METADATA};
 use crate::sink::{SinkError, WriteContext};
 
 /// Times a write reads a document again and retries after another writer
@@ -34,7 +34,12 @@ pub(super) async fn create(
     check_doctype(doctype)?;
     check_fields(&doc)?;
     let guest_metadata = metadata::take_guest_fields(&mut doc)?;
-    let metadata = metadata::for_create(guest_metadata, ctx, &metadata::now());
+    let metadata = metadata::for_create(
+        guest_metadata,
+        ctx,
+        &metadata::now(),
+        json!(metadata::DEFAULT_DOCTYPE_VERSION),
+    );
     doc.insert(COZY_METADATA.into(), Value::Object(metadata));
 
     let id = documents::new_id()?;
@@ -184,7 +189,12 @@ async fn create_for_upsert(
     guest_metadata: &Map<String, Value>,
 ) -> Result<Attempt, SinkError> {
     let mut body = doc.clone();
-    let metadata = metadata::for_create(guest_metadata.clone(), ctx, &metadata::now());
+    let metadata = metadata::for_create(
+        guest_metadata.clone(),
+        ctx,
+        &metadata::now(),
+        json!(metadata::DEFAULT_DOCTYPE_VERSION),
+    );
     body.insert(COZY_METADATA.into(), Value::Object(metadata));
     let created = documents::create_with_id(&sink.client, ctx.deadline, doctype, id, &body).await?;
     let Some(rev) = created else {
@@ -287,7 +297,12 @@ pub(super) async fn set_account_data(
             None => {
                 let mut body = Map::new();
                 body.insert("data".into(), data.clone());
-                let metadata = metadata::for_create(Map::new(), ctx, &metadata::now());
+                let metadata = metadata::for_create(
+                    Map::new(),
+                    ctx,
+                    &metadata::now(),
+                    json!(metadata::DEFAULT_DOCTYPE_VERSION),
+                );
                 body.insert(COZY_METADATA.into(), Value::Object(metadata));
                 documents::create_with_id(client, deadline, ACCOUNTS_DOCTYPE, account_id, &body)
                     .await?

@@ -19,9 +19,9 @@ use konnector_host_api::{WriteResult, WriteStatus};
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use super::metadata::{self, COZY_METADATA};
 use super::sqlite::{self, StoredDoc, storage_error};
 use super::{Shared, StoreError, revision};
+use crate::metadata::{self, COZY_METADATA};
 use crate::sink::{FileWrite, SinkError, WriteContext};
 
 /// Doctype of files and folders.

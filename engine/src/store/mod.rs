@@ -30,7 +30,6 @@
 //!   the files folder, after the names have been checked.
 
 mod files;
-mod metadata;
 mod revision;
 mod sqlite;
 mod writes;

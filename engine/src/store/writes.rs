@@ -4,17 +4,14 @@
 use konnector_host_api::{WriteResult, WriteStatus};
 use serde_json::{Map, Value, json};
 
-use super::metadata::{self, COZY_METADATA};
 use super::sqlite::{self, KeyPath};
 use super::{files, revision};
+use crate::metadata::{self, COZY_METADATA, DEFAULT_DOCTYPE_VERSION};
 use crate::sink::{SinkError, WriteContext};
 
 /// Doctype of the accounts. An account's `data` field contains the saved
 /// state of its konnector.
 pub(super) const ACCOUNTS_DOCTYPE: &str = "io.cozy.accounts";
-
-/// `doctypeVersion` written when the guest gives none.
-const DEFAULT_DOCTYPE_VERSION: u64 = 1;
 
 /// Creates a document with a new id.
 pub(super) fn create(

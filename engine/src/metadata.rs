@@ -2,7 +2,9 @@
 //!
 //! The host owns the fields that record who created and updated a document,
 //! so a guest cannot claim another app wrote it. Any other field the guest puts
-//! in `cozyMetadata` (such as `doctypeVersion`) is kept.
+//! in `cozyMetadata` (such as `doctypeVersion`) is kept. Both sinks, the
+//! embedded store and the stack, write it through this module, the way
+//! cozy-konnector-libs writes it.
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -10,7 +12,10 @@ use serde_json::{Map, Value, json};
 use crate::sink::{SinkError, WriteContext};
 
 /// Name of the metadata field in every document.
-pub(super) const COZY_METADATA: &str = "cozyMetadata";
+pub(crate) const COZY_METADATA: &str = "cozyMetadata";
+
+/// `doctypeVersion` written when the guest gives none.
+pub(crate) const DEFAULT_DOCTYPE_VERSION: u64 = 1;
 
 /// Version of the `cozyMetadata` format itself.
 const METADATA_VERSION: u64 = 1;
@@ -30,7 +35,7 @@ const HOST_FIELDS: [&str; 8] = [
 
 /// Returns the current time in RFC 3339 UTC with milliseconds, the format of
 /// JavaScript's `Date.prototype.toISOString` (`2024-05-01T12:00:00.000Z`).
-pub(super) fn now() -> String {
+pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -40,7 +45,7 @@ pub(super) fn now() -> String {
 /// # Errors
 ///
 /// [`SinkError::Invalid`] when `cozyMetadata` is present but not an object.
-pub(super) fn take_guest_fields(
+pub(crate) fn take_guest_fields(
     doc: &mut Map<String, Value>,
 ) -> Result<Map<String, Value>, SinkError> {
     let mut fields = match doc.remove(COZY_METADATA) {
@@ -62,7 +67,7 @@ pub(super) fn take_guest_fields(
 ///
 /// `doctypeVersion` is the guest's when it gave one, else
 /// `default_doctype_version`.
-pub(super) fn for_create(
+pub(crate) fn for_create(
     guest_fields: Map<String, Value>,
     ctx: &WriteContext,
     now: &str,
@@ -88,7 +93,7 @@ pub(super) fn for_create(
 ///
 /// The creation fields and `sourceAccount` are kept as stored. A stored
 /// document without `cozyMetadata` gets a new one, as if created now.
-pub(super) fn for_update(
+pub(crate) fn for_update(
     stored: Option<&Value>,
     guest_fields: Map<String, Value>,
     ctx: &WriteContext,
