@@ -538,8 +538,8 @@ fn admit_file_write(host: &mut HostState, size: u64) -> Result<(), Refusal> {
 async fn account_data_get(mut caller: Caller<'_, JobState>) -> CallResult {
     let result = match account_of(&caller) {
         Ok(account) => {
-            let sink = caller.data().host.sink.clone();
-            match sink.account_data(&account).await {
+            let (sink, context) = sink_of(&caller);
+            match sink.account_data(&context, &account).await {
                 Ok(data) => serde_json::to_vec(&data).map_err(|error| {
                     Refusal(
                         Status::Storage,

@@ -125,8 +125,13 @@ pub trait DocumentSink: Send + Sync {
         file: FileWrite,
     ) -> Result<WriteResult, SinkError>;
 
-    /// Returns the saved data of account `account_id` (`{}` when none).
-    async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError>;
+    /// Returns the saved data of account `account_id` (`{}` when none),
+    /// giving up at `ctx.deadline`.
+    async fn account_data(
+        &self,
+        ctx: &WriteContext,
+        account_id: &str,
+    ) -> Result<Map<String, Value>, SinkError>;
 
     /// Replaces the saved data of account `account_id`.
     async fn set_account_data(

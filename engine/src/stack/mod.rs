@@ -322,8 +322,12 @@ impl DocumentSink for StackSink {
         files::save(self, ctx, file).await
     }
 
-    async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError> {
-        writes::account_data(self, account_id).await
+    async fn account_data(
+        &self,
+        ctx: &WriteContext,
+        account_id: &str,
+    ) -> Result<Map<String, Value>, SinkError> {
+        writes::account_data(self, ctx, account_id).await
     }
 
     async fn set_account_data(

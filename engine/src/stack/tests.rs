@@ -506,7 +506,7 @@ async fn account_data_round_trip() {
         .expect("seed");
 
     assert!(
-        sink.account_data("account-1")
+        sink.account_data(&ctx(), "account-1")
             .await
             .expect("read")
             .is_empty()
@@ -515,7 +515,10 @@ async fn account_data_round_trip() {
     sink.set_account_data(&ctx(), "account-1", data.clone())
         .await
         .expect("write");
-    assert_eq!(sink.account_data("account-1").await.expect("read"), data);
+    assert_eq!(
+        sink.account_data(&ctx(), "account-1").await.expect("read"),
+        data
+    );
 
     let stored = server.document(ACCOUNTS, "account-1").expect("stored");
     assert_eq!(stored["auth"]["login"], "alice");
@@ -537,7 +540,7 @@ async fn account_data_round_trip() {
 async fn account_data_creates_missing_account() {
     let (server, sink) = setup().await;
     assert!(
-        sink.account_data("account-2")
+        sink.account_data(&ctx(), "account-2")
             .await
             .expect("read")
             .is_empty()
@@ -749,7 +752,7 @@ async fn expired_token_gives_clear_error_without_the_token() {
 
     let unknown = StackSink::new(config_for(&server, "not-issued")).expect("sink");
     let err = unknown
-        .account_data("account-1")
+        .account_data(&ctx(), "account-1")
         .await
         .expect_err("invalid");
     assert!(err.to_string().contains("rejected the token"), "{err}");
@@ -778,7 +781,10 @@ async fn unreachable_stack_fails_after_retries() {
     let mut config = StackConfig::new(format!("http://{addr}/"), StackToken::new("t"));
     config.retry.backoff_base_ms = 1;
     let sink = StackSink::new(config).expect("sink");
-    let err = sink.account_data("account-1").await.expect_err("no stack");
+    let err = sink
+        .account_data(&ctx(), "account-1")
+        .await
+        .expect_err("no stack");
     let message = err.to_string();
     assert!(
         message.contains("failed to send GET /data/io.cozy.accounts/account-1"),

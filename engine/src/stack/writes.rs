@@ -259,12 +259,14 @@ async fn merge(
 /// its data is missing).
 pub(super) async fn account_data(
     sink: &StackSink,
+    ctx: &WriteContext,
     account_id: &str,
 ) -> Result<Map<String, Value>, SinkError> {
     if account_id.is_empty() {
         return Err(SinkError::Invalid("account id is empty".into()));
     }
-    let Some(account) = documents::get(&sink.client, None, ACCOUNTS_DOCTYPE, account_id).await?
+    let Some(account) =
+        documents::get(&sink.client, ctx.deadline, ACCOUNTS_DOCTYPE, account_id).await?
     else {
         return Ok(Map::new());
     };

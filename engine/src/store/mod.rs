@@ -424,9 +424,13 @@ impl DocumentSink for SqliteStore {
         run_blocking(move || files::save(&shared, &ctx, file)).await
     }
 
-    async fn account_data(&self, account_id: &str) -> Result<Map<String, Value>, SinkError> {
+    async fn account_data(
+        &self,
+        ctx: &WriteContext,
+        account_id: &str,
+    ) -> Result<Map<String, Value>, SinkError> {
         let (shared, account_id) = (Arc::clone(&self.shared), account_id.to_owned());
-        let until = Instant::now() + std::time::Duration::from_millis(MAX_WRITE_MS);
+        let until = write_deadline(ctx);
         run_blocking(move || {
             let conn = shared.lock_until(until)?;
             writes::account_data(&conn, &account_id)

@@ -896,7 +896,10 @@ async fn failed_replace_keeps_old_contents() {
 async fn account_data_round_trip() {
     let f = fixture();
     assert_eq!(
-        f.store.account_data("account-1").await.expect("empty"),
+        f.store
+            .account_data(&ctx(), "account-1")
+            .await
+            .expect("empty"),
         Map::new()
     );
 
@@ -905,7 +908,13 @@ async fn account_data_round_trip() {
         .set_account_data(&ctx(), "account-1", data.clone())
         .await
         .expect("set");
-    assert_eq!(f.store.account_data("account-1").await.expect("get"), data);
+    assert_eq!(
+        f.store
+            .account_data(&ctx(), "account-1")
+            .await
+            .expect("get"),
+        data
+    );
 
     let replaced = object(json!({"other": true}));
     f.store
@@ -913,12 +922,15 @@ async fn account_data_round_trip() {
         .await
         .expect("replace");
     assert_eq!(
-        f.store.account_data("account-1").await.expect("get"),
+        f.store
+            .account_data(&ctx(), "account-1")
+            .await
+            .expect("get"),
         replaced
     );
     assert_eq!(
         f.store
-            .account_data("account-2")
+            .account_data(&ctx(), "account-2")
             .await
             .expect("other account"),
         Map::new()
@@ -1047,7 +1059,10 @@ async fn reopen_keeps_everything() {
     let path = reopened.file_path(&file.id).expect("path").expect("file");
     assert_eq!(fs::read(path).expect("contents"), b"x");
     assert_eq!(
-        reopened.account_data("account-1").await.expect("data"),
+        reopened
+            .account_data(&ctx(), "account-1")
+            .await
+            .expect("data"),
         object(json!({"a": 1}))
     );
 }

@@ -77,7 +77,11 @@ impl DocumentSink for StalledSink {
     async fn save_file(&self, _: &WriteContext, _: FileWrite) -> Result<WriteResult, SinkError> {
         Err(SinkError::Storage("unused".into()))
     }
-    async fn account_data(&self, _: &str) -> Result<Map<String, Value>, SinkError> {
+    async fn account_data(
+        &self,
+        _: &WriteContext,
+        _: &str,
+    ) -> Result<Map<String, Value>, SinkError> {
         Ok(Map::new())
     }
     async fn set_account_data(
