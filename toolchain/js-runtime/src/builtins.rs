@@ -18,6 +18,16 @@
 //! | `prelude/modules.js` | `require` and the registry of built-in modules |
 //! | `prelude/fetch.js` | `fetch`, `Headers`, `Request`, `Response` |
 //! | `prelude/host.js` | the `konnector:host` module |
+//! | `prelude/node/buffer.js` | the `buffer` module and the global `Buffer` |
+//! | `prelude/node/path.js` | the `path` module (POSIX) |
+//! | `prelude/node/querystring.js` | the `querystring` module |
+//! | `prelude/node/url.js` | the `url` module |
+//! | `prelude/node/util.js` | the `util` module |
+//! | `prelude/node/events.js` | the `events` module |
+//!
+//! The files of `prelude/node/` are small versions of Node.js's modules,
+//! for npm packages bundled into konnectors. `require` and `import` also
+//! find them by their `node:` names, such as `node:buffer`.
 //!
 //! Everything here runs at pre-initialisation, so it must be deterministic
 //! and must not read job data: the job input, clocks and random bytes are
@@ -41,6 +51,21 @@ const FILES: &[(&str, &str)] = &[
     ("prelude/modules.js", include_str!("prelude/modules.js")),
     ("prelude/fetch.js", include_str!("prelude/fetch.js")),
     ("prelude/host.js", include_str!("prelude/host.js")),
+    (
+        "prelude/node/buffer.js",
+        include_str!("prelude/node/buffer.js"),
+    ),
+    ("prelude/node/path.js", include_str!("prelude/node/path.js")),
+    (
+        "prelude/node/querystring.js",
+        include_str!("prelude/node/querystring.js"),
+    ),
+    ("prelude/node/url.js", include_str!("prelude/node/url.js")),
+    ("prelude/node/util.js", include_str!("prelude/node/util.js")),
+    (
+        "prelude/node/events.js",
+        include_str!("prelude/node/events.js"),
+    ),
 ];
 
 thread_local! {

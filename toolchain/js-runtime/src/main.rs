@@ -7,7 +7,9 @@
 //!   evaluates the built-in environment ([`builtins`]: `console`, `atob`,
 //!   `btoa`, a `Math.random` that each job reseeds, `TextEncoder`,
 //!   `TextDecoder`, `URL`, `URLSearchParams`, `crypto`, the timers,
-//!   `process`, `require`, `fetch` and the `konnector:host` module). The
+//!   `process`, `require`, `fetch`, `Buffer`, the `konnector:host` module
+//!   and small versions of Node.js's `buffer`, `path`, `url`, `util`,
+//!   `querystring` and `events` modules). The
 //!   toolchain calls it once and snapshots the result (pre-initialisation),
 //!   so jobs start with it done. It reads no clock, random source or job
 //!   data of its own.

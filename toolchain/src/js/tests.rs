@@ -616,8 +616,8 @@ fn require_and_import_builtins() {
             "LOGIN_FAILED USER_ACTION_NEEDED.OAUTH_OUTDATED true",
             "true true",
             "Error MODULE_NOT_FOUND cannot find module \"lodash\": only the built-in modules \
-             (konnector:host) are available at run time, so npm dependencies must be bundled \
-             by \"konnector build\"",
+             (konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
+             available at run time, so npm dependencies must be bundled by \"konnector build\"",
             "TypeError",
             "true",
         ]
@@ -640,8 +640,8 @@ fn import_of_unknown_module_fails_compile() {
     assert_eq!(
         message,
         "konnector.js: Error: cannot find module \"cheerio\": only the built-in modules \
-         (konnector:host) are available at run time, so npm dependencies must be bundled \
-         by \"konnector build\""
+         (konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
+         available at run time, so npm dependencies must be bundled by \"konnector build\""
     );
 }
 

@@ -29,22 +29,27 @@
     return error;
   }
 
+  // Returns the registered name of the built-in module `name`: the name
+  // itself, or without its "node:" prefix, as Node.js names its modules
+  // both ways.
+  function registeredName(name) {
+    if (modules.has(name)) {
+      return name;
+    }
+    if (name.startsWith("node:") && modules.has(name.slice(5))) {
+      return name.slice(5);
+    }
+    throw moduleNotFound(name);
+  }
+
   // Returns the exports of the built-in module `name`.
   function requireModule(name) {
-    if (!modules.has(name)) {
-      throw moduleNotFound(name);
-    }
-    return modules.get(name);
+    return modules.get(registeredName(name));
   }
 
   // For the module loader: the name `import` resolves to, which is the
-  // name itself when it is a built-in module.
-  internal.resolveModule = function resolveModule(name) {
-    if (!modules.has(name)) {
-      throw moduleNotFound(name);
-    }
-    return name;
-  };
+  // module's registered name.
+  internal.resolveModule = registeredName;
   internal.requireModule = requireModule;
 
   internal.defineGlobal("require", function require(name) {
