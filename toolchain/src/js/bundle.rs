@@ -26,15 +26,26 @@
 //! `../`). Build konnectors from unknown authors in a disposable
 //! environment.
 //!
+//! A konnector that uses `cozy-konnector-libs` gets the engine's own
+//! (`toolchain/konnector-libs`), never the npm package, and is always
+//! bundled: a single file is, when its text names `cozy-konnector-libs`.
+//! When its `package.json` lists the package in `dependencies`, npm
+//! installs the other dependencies in the staging folder `build/npm` rather
+//! than in the konnector's folder (see [`libs`]). Then the konnector's
+//! own bare imports resolve from the staging folder only, so a package it
+//! does not list fails the build even when an old `node_modules` has it.
+//! The libs' `require("cheerio")` gets the konnector's cheerio, or a
+//! stand-in module when there is none, so that the libs' functions that
+//! parse HTML throw an error that names the missing package.
+//!
 //! NOTE: only JavaScript files count, so a single-file konnector that
 //! imports a JSON file is returned as it is, and that import fails at run
 //! time.
-//!
-//! NOTE: `cozy-konnector-libs` is bundled from `node_modules` like any other
-//! package. The runtime does not provide it yet.
 
 mod addons;
 mod esbuild;
+mod libs;
+mod lockfile;
 mod npm;
 mod package;
 
@@ -44,6 +55,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 pub use esbuild::{BUNDLER_DIR, BUNDLER_DIR_VAR};
+pub use libs::{KONNECTOR_LIBS_DIR, KONNECTOR_LIBS_DIR_VAR, LIBS_PACKAGE, STAGING_DIR, libs_dir};
 pub use package::entry;
 
 /// File name that stack traces and errors give a bundled konnector.
@@ -64,9 +76,14 @@ pub struct Bundle {
     /// Whether esbuild made the source.
     pub bundled: bool,
     /// Files the source was made from, relative to the folder with `/`
-    /// separators. A file outside the folder starts with `../`.
+    /// separators. A file outside the folder starts with `../`. Files of
+    /// the engine's `cozy-konnector-libs` are named
+    /// `konnector-libs:PATH`, with PATH relative to its folder, and the
+    /// stand-in for a missing cheerio `konnector-libs-missing:cheerio`.
     pub inputs: Vec<String>,
     /// Names of the npm packages bundled into the source, sorted, each once.
+    /// `cozy-konnector-libs` is among them when the engine's own was
+    /// bundled.
     pub packages: Vec<String>,
     /// Warnings from esbuild, such as an import that may fail at run time.
     pub warnings: Vec<Diagnostic>,
@@ -92,6 +109,18 @@ pub enum Step {
         /// `npm-shrinkwrap.json`).
         lockfile: bool,
     },
+    /// npm installs the dependencies of a konnector that depends on
+    /// `cozy-konnector-libs`, without it, in the staging folder
+    /// `build/npm`: `npm ci` when a lockfile was copied there, else `npm
+    /// install`.
+    InstallingStagedDependencies {
+        /// Whether a lockfile was copied.
+        lockfile: bool,
+    },
+    /// The staging folder holds the dependencies installed from the same
+    /// `package.json` and lockfile by an earlier build, so npm does not
+    /// run.
+    StagedDependenciesUpToDate,
     /// esbuild bundles the entry and its imports.
     Bundling,
 }
@@ -107,6 +136,16 @@ impl fmt::Display for Step {
             }
             Step::InstallingDependencies { lockfile: false } => {
                 f.write_str("installing npm dependencies with npm install")
+            }
+            Step::InstallingStagedDependencies { lockfile } => {
+                let command = if *lockfile { "npm ci" } else { "npm install" };
+                write!(
+                    f,
+                    "installing npm dependencies except {LIBS_PACKAGE} in {STAGING_DIR} with {command}"
+                )
+            }
+            Step::StagedDependenciesUpToDate => {
+                write!(f, "npm dependencies in {STAGING_DIR} are up to date")
             }
             Step::Bundling => f.write_str("bundling with esbuild"),
         }
@@ -226,6 +265,29 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    /// A file of the staging folder could not be written.
+    #[error("failed to write {}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The lockfile could not be copied without `cozy-konnector-libs`: it
+    /// is not JSON, or lacks the `packages` map of lockfile versions 2
+    /// and 3.
+    #[error(
+        "cannot remove cozy-konnector-libs from {}: {reason}; \
+         regenerate the lockfile with npm 7 or later",
+        path.display()
+    )]
+    InvalidLockfile {
+        /// The lockfile.
+        path: PathBuf,
+        /// The problem.
+        reason: String,
+    },
     /// npm ran and failed.
     #[error(
         "{command} failed in {} with {status}; the end of its output:\n{stderr_tail}",
@@ -295,16 +357,20 @@ fn native_addon_message(package: Option<&str>, file: &str) -> String {
 /// `progress` before each slow step.
 ///
 /// See the module documentation for when the entry is returned as it is and
-/// when it is bundled. Bundling runs `npm` and `node` from `PATH`, may
-/// download packages from the npm registry that npm is configured with, and
+/// when it is bundled. Bundling runs `npm` and `node` from `PATH`, and may
+/// download packages from the npm registry that npm is configured with. It
 /// writes `node_modules` (and `package-lock.json` when there is none) in
-/// `dir`. The first bundling also installs esbuild in the bundler folder
+/// `dir`. When `package.json` depends on `cozy-konnector-libs`, it writes
+/// only the staging folder `dir/build/npm` instead. The first bundling also installs esbuild in the bundler folder
 /// (see [`BUNDLER_DIR`]).
 ///
 /// # Errors
 ///
 /// * The errors of [`entry`].
 /// * [`BundleError::Read`] when a source file or folder cannot be read.
+/// * [`BundleError::Write`] or [`BundleError::InvalidLockfile`] when the
+///   staging folder cannot be written or the lockfile cannot be copied
+///   without `cozy-konnector-libs`.
 /// * [`BundleError::MissingProgram`], [`BundleError::Spawn`],
 ///   [`BundleError::Npm`] or [`BundleError::Bundler`] when `node` or `npm`
 ///   is missing or fails.
@@ -318,7 +384,7 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
         .as_ref()
         .is_some_and(|package| package.has_dependencies);
 
-    if !has_dependencies && is_single_source(dir, &entry)? {
+    if !has_dependencies && is_single_source(dir, &entry)? && !names_libs(dir, &entry)? {
         return unbundled(dir, &entry);
     }
 
@@ -326,15 +392,15 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
         path: dir.to_owned(),
         source,
     })?;
-    if has_dependencies {
-        let lockfile = npm::has_lockfile(&dir);
-        progress(Step::InstallingDependencies { lockfile });
-        npm::install_dependencies(&dir, lockfile)?;
-    }
+    let modules_dir = install(&dir, package.as_ref(), progress)?;
     let bundler = esbuild::Bundler::locate(progress)?;
 
     progress(Step::Bundling);
-    let report = bundler.bundle(&dir, &entry)?;
+    let resolution = esbuild::Resolution {
+        libs_dir: libs::libs_dir(),
+        modules_dir,
+    };
+    let report = bundler.bundle(&dir, &entry, &resolution)?;
     let output = match report.output {
         Some(output) if report.errors.is_empty() => output,
         _ => {
@@ -346,14 +412,62 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
     };
     addons::reject_native_addons(&dir, &report.inputs)?;
 
+    let mut packages = addons::packages(&report.inputs);
+    if report
+        .inputs
+        .iter()
+        .any(|input| input.starts_with("konnector-libs:"))
+    {
+        packages.push(LIBS_PACKAGE.to_owned());
+        packages.sort();
+    }
     Ok(Bundle {
         source: output.into_bytes(),
         name: BUNDLE_NAME.to_owned(),
         bundled: true,
-        packages: addons::packages(&report.inputs),
+        packages,
         inputs: report.inputs,
         warnings: report.warnings,
     })
+}
+
+/// Installs the konnector's npm dependencies, and returns the folder whose
+/// `node_modules` contains them (`None` when nothing is installed).
+fn install(
+    dir: &Path,
+    package: Option<&package::PackageJson>,
+    progress: &mut dyn FnMut(Step),
+) -> Result<Option<PathBuf>, BundleError> {
+    let Some(package) = package.filter(|package| package.has_dependencies) else {
+        return Ok(Some(dir.to_owned()));
+    };
+    if !package.depends_on_libs {
+        let lockfile = npm::has_lockfile(dir);
+        progress(Step::InstallingDependencies { lockfile });
+        npm::install_dependencies(dir, lockfile)?;
+        return Ok(Some(dir.to_owned()));
+    }
+    let Some(staging) = libs::stage(dir, &package.value)? else {
+        return Ok(None);
+    };
+    if staging.up_to_date {
+        progress(Step::StagedDependenciesUpToDate);
+    } else {
+        progress(Step::InstallingStagedDependencies {
+            lockfile: staging.lockfile,
+        });
+    }
+    libs::install(&staging)?;
+    Ok(Some(staging.dir))
+}
+
+/// Checks whether the entry's text names `cozy-konnector-libs`, which must
+/// then be bundled.
+fn names_libs(dir: &Path, entry: &str) -> Result<bool, BundleError> {
+    let path = dir.join(entry);
+    let source = std::fs::read(&path).map_err(|source| BundleError::Read { path, source })?;
+    let needle = LIBS_PACKAGE.as_bytes();
+    Ok(source.windows(needle.len()).any(|window| window == needle))
 }
 
 /// Returns the entry file as it is.

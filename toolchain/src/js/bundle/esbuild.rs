@@ -39,6 +39,19 @@ pub(super) struct Report {
     pub output: Option<String>,
 }
 
+/// The folders that the script resolves the konnector's imports from.
+#[derive(Debug)]
+pub(super) struct Resolution {
+    /// The engine's `cozy-konnector-libs`, which every
+    /// `require("cozy-konnector-libs")` gets.
+    pub libs_dir: PathBuf,
+    /// The folder whose `node_modules` the konnector's own bare imports,
+    /// and the libs' `cheerio`, resolve from: the konnector's folder, the
+    /// staging folder, or `None` when the konnector has no dependency
+    /// installed.
+    pub modules_dir: Option<PathBuf>,
+}
+
 /// A bundler folder with esbuild installed.
 pub(super) struct Bundler {
     dir: PathBuf,
@@ -108,10 +121,24 @@ impl Bundler {
 
     /// Bundles `entry`, a path relative to the konnector folder `dir`
     /// (absolute), and returns the script's report.
-    pub fn bundle(&self, dir: &Path, entry: &str) -> Result<Report, BundleError> {
+    pub fn bundle(
+        &self,
+        dir: &Path,
+        entry: &str,
+        resolution: &Resolution,
+    ) -> Result<Report, BundleError> {
         let script = self.dir.join(SCRIPT);
+        let options = serde_json::json!({
+            "libsDir": resolution.libs_dir,
+            "modulesDir": resolution.modules_dir,
+        });
         let mut command = Command::new("node");
-        command.current_dir(dir).arg(&script).arg(dir).arg(entry);
+        command
+            .current_dir(dir)
+            .arg(&script)
+            .arg(dir)
+            .arg(entry)
+            .arg(options.to_string());
         let output = npm::run(&mut command, "node", dir)?;
 
         let failed = |reason: String| BundleError::Bundler {

@@ -19,6 +19,11 @@ pub(super) struct PackageJson {
     pub main: Option<String>,
     /// Whether `dependencies` names at least one package.
     pub has_dependencies: bool,
+    /// Whether `dependencies` names `cozy-konnector-libs`, which the
+    /// engine provides itself.
+    pub depends_on_libs: bool,
+    /// The whole file, for the staged copy of [`super::libs`].
+    pub value: Value,
 }
 
 /// Reads `dir/package.json`, or returns `None` when there is none.
@@ -47,15 +52,20 @@ pub(super) fn read(dir: &Path) -> Result<Option<PackageJson>, BundleError> {
         Value::String(main) => Some(main.clone()),
         _ => return Err(invalid("main", "expected a string")),
     };
-    let has_dependencies = match &value["dependencies"] {
-        Value::Null => false,
-        Value::Object(dependencies) => !dependencies.is_empty(),
+    let (has_dependencies, depends_on_libs) = match &value["dependencies"] {
+        Value::Null => (false, false),
+        Value::Object(dependencies) => (
+            !dependencies.is_empty(),
+            dependencies.contains_key(super::libs::LIBS_PACKAGE),
+        ),
         _ => return Err(invalid("dependencies", "expected an object")),
     };
     Ok(Some(PackageJson {
         path,
         main,
         has_dependencies,
+        depends_on_libs,
+        value,
     }))
 }
 

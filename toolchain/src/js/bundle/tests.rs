@@ -586,3 +586,297 @@ fn bundle_with_externals_compiles() {
     let compiled = runtime().compile(&bundle.name, &bundle.source);
     assert!(compiled.is_ok(), "{:?}\n{text}", compiled.err());
 }
+
+/// Runs a bundle on the build-time host and returns its log lines.
+fn run_bundle(bundle: &Bundle) -> Vec<String> {
+    let bytecode = runtime()
+        .compile(&bundle.name, &bundle.source)
+        .unwrap_or_else(|error| panic!("compile the bundle: {error}"));
+    let run = runtime().run(&bytecode, 1).expect("run the bundle");
+    assert_eq!(run.failure, None, "{:?}", run.logs);
+    run.logs.into_iter().map(|(_, line)| line).collect()
+}
+
+#[test]
+fn libs_single_file_bundled_from_engine() {
+    let dir = konnector(&[(
+        "index.js",
+        "const libs = require('cozy-konnector-libs')\n\
+         console.log(libs.normalizeFilename('my bill: May', 'pdf'))\n",
+    )]);
+    let (result, steps) = prepare_with_steps(dir.path());
+    let bundle = result.expect("prepare");
+    assert!(bundle.bundled);
+    assert_eq!(bundle.packages, [LIBS_PACKAGE]);
+    assert!(
+        bundle
+            .inputs
+            .iter()
+            .any(|input| input == "konnector-libs:index.js"),
+        "{:?}",
+        bundle.inputs
+    );
+    assert!(
+        bundle
+            .inputs
+            .iter()
+            .any(|input| input == "konnector-libs-missing:cheerio"),
+        "{:?}",
+        bundle.inputs
+    );
+    assert_eq!(steps, [Step::Bundling]);
+    assert_eq!(run_bundle(&bundle), ["my_bill_May.pdf"]);
+}
+
+#[test]
+fn libs_without_cheerio_asks_for_it() {
+    let dir = konnector(&[
+        (
+            "package.json",
+            r#"{"name": "k", "dependencies": {"cozy-konnector-libs": "5.12.1"}}"#,
+        ),
+        (
+            "src/index.js",
+            "const { requestFactory } = require('cozy-konnector-libs')\n\
+             requestFactory({ json: true })\n\
+             try {\n\
+               requestFactory({ cheerio: true })\n\
+             } catch (error) {\n\
+               console.log(error.message)\n\
+             }\n",
+        ),
+    ]);
+    let (result, steps) = prepare_with_steps(dir.path());
+    let bundle = result.expect("prepare");
+    // Nothing is left to install once cozy-konnector-libs is removed.
+    assert_eq!(steps, [Step::Bundling]);
+    assert!(!dir.path().join(STAGING_DIR).exists());
+    assert!(!dir.path().join("node_modules").exists());
+    assert_eq!(
+        run_bundle(&bundle),
+        [
+            "requestFactory: parsing HTML needs the npm package cheerio, which the konnector \
+          does not depend on; add cheerio to the dependencies in its package.json"
+        ]
+    );
+}
+
+#[test]
+fn libs_subpath_rejected() {
+    let dir = konnector(&[
+        ("src/index.js", "require('./lib')\n"),
+        (
+            "src/lib.js",
+            "module.exports = require('cozy-konnector-libs/dist/libs/utils')\n",
+        ),
+    ]);
+    let error = prepare(dir.path(), &mut |_| {}).expect_err("subpath of the libs");
+    let BundleError::Esbuild { errors, .. } = &error else {
+        panic!("expected Esbuild, got {error:?}");
+    };
+    assert_eq!(errors[0].file.as_deref(), Some("src/lib.js"));
+    assert_eq!((errors[0].line, errors[0].column), (1, 26));
+    assert!(
+        errors[0]
+            .text
+            .contains("require \"cozy-konnector-libs\" itself"),
+        "{}",
+        errors[0].text
+    );
+}
+
+/// Makes a folder with the konnector `k`, which depends on
+/// cozy-konnector-libs and on the npm package `local-dep` through
+/// `file:../dep`, and whose `src/index.js` uses both.
+fn konnector_with_libs() -> TempDir {
+    let root = TempDir::new().expect("create a temporary folder");
+    write(
+        root.path(),
+        "dep/package.json",
+        r#"{"name": "local-dep", "version": "1.0.0", "main": "index.js"}"#,
+    );
+    write(
+        root.path(),
+        "dep/index.js",
+        "module.exports = () => 'from local-dep'\n",
+    );
+    write(
+        root.path(),
+        "k/package.json",
+        r#"{
+  "name": "k",
+  "version": "1.0.0",
+  "dependencies": {"cozy-konnector-libs": "5.12.1", "local-dep": "file:../dep"},
+  "devDependencies": {"cozy-jobs-cli": "2.4.4"}
+}
+"#,
+    );
+    write(
+        root.path(),
+        "k/src/index.js",
+        "const { normalizeFilename } = require('cozy-konnector-libs')\n\
+         const dep = require('local-dep')\n\
+         console.log(normalizeFilename(dep()))\n",
+    );
+    root
+}
+
+/// A lockfile for [`konnector_with_libs`] with cozy-konnector-libs, a
+/// package only it needs and a development dependency, all from files
+/// that do not exist, so `npm ci` fails if it tries to install them.
+const LIBS_LOCKFILE: &str = r#"{
+  "name": "k",
+  "version": "1.0.0",
+  "lockfileVersion": 3,
+  "requires": true,
+  "packages": {
+    "": {
+      "name": "k",
+      "version": "1.0.0",
+      "dependencies": {"cozy-konnector-libs": "5.12.1", "local-dep": "file:../dep"},
+      "devDependencies": {"cozy-jobs-cli": "2.4.4"}
+    },
+    "node_modules/cozy-konnector-libs": {
+      "version": "5.12.1",
+      "resolved": "file:../no-such-libs.tgz",
+      "dependencies": {"libs-only": "1.0.0"}
+    },
+    "node_modules/libs-only": {"version": "1.0.0", "resolved": "file:../no-such-dep.tgz"},
+    "node_modules/cozy-jobs-cli": {"version": "2.4.4", "dev": true, "resolved": "file:../no-such-cli.tgz"},
+    "node_modules/local-dep": {"version": "1.0.0", "resolved": "file:../dep"}
+  }
+}
+"#;
+
+/// Returns the names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list the folder")
+        .map(|entry| {
+            entry
+                .expect("read the folder")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn libs_dependency_staged_without_lockfile() {
+    let root = konnector_with_libs();
+    let dir = root.path().join("k");
+    let package = std::fs::read(dir.join("package.json")).expect("read package.json");
+
+    let (result, steps) = prepare_with_steps(&dir);
+    let bundle = result.expect("prepare");
+    assert_eq!(
+        steps.first(),
+        Some(&Step::InstallingStagedDependencies { lockfile: false })
+    );
+    assert_eq!(bundle.packages, [LIBS_PACKAGE, "local-dep"]);
+    assert!(
+        bundle
+            .inputs
+            .iter()
+            .any(|input| input == "build/npm/node_modules/local-dep/index.js"),
+        "{:?}",
+        bundle.inputs
+    );
+    assert_eq!(run_bundle(&bundle), ["from_local-dep"]);
+
+    // The konnector's own files are as they were.
+    assert_eq!(names_in(&dir), ["build", "package.json", "src"]);
+    assert_eq!(
+        std::fs::read(dir.join("package.json")).expect("read"),
+        package
+    );
+    let staged: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("build/npm/package.json")).expect("read the staged copy"),
+    )
+    .expect("staged package.json is JSON");
+    assert_eq!(
+        staged["dependencies"],
+        serde_json::json!({"local-dep": "file:../../../dep"})
+    );
+    assert_eq!(staged["devDependencies"], serde_json::Value::Null);
+}
+
+#[test]
+fn libs_dependency_staged_with_lockfile() {
+    let root = konnector_with_libs();
+    let dir = root.path().join("k");
+    write(&dir, "package-lock.json", LIBS_LOCKFILE);
+
+    let (result, steps) = prepare_with_steps(&dir);
+    let bundle = result.unwrap_or_else(|error| panic!("prepare: {error}"));
+    assert_eq!(
+        steps.first(),
+        Some(&Step::InstallingStagedDependencies { lockfile: true })
+    );
+    assert_eq!(run_bundle(&bundle), ["from_local-dep"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("package-lock.json")).expect("read"),
+        LIBS_LOCKFILE
+    );
+    let staged: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("build/npm/package-lock.json")).expect("read the staged lockfile"),
+    )
+    .expect("staged lockfile is JSON");
+    let packages: Vec<&String> = staged["packages"]
+        .as_object()
+        .expect("packages")
+        .keys()
+        .collect();
+    assert_eq!(packages, ["", "node_modules/local-dep"]);
+
+    // The same files again: npm does not run.
+    let (result, steps) = prepare_with_steps(&dir);
+    assert_eq!(source(&result.expect("prepare again")), source(&bundle));
+    assert_eq!(steps.first(), Some(&Step::StagedDependenciesUpToDate));
+}
+
+#[test]
+fn libs_konnector_imports_listed_dependencies_only() {
+    let root = konnector_with_libs();
+    let dir = root.path().join("k");
+    // An old install in the konnector's folder must not count.
+    write(
+        &dir,
+        "node_modules/moment/package.json",
+        r#"{"name": "moment", "main": "index.js"}"#,
+    );
+    write(&dir, "node_modules/moment/index.js", "module.exports = 1\n");
+    write(
+        &dir,
+        "src/index.js",
+        "require('cozy-konnector-libs')\nconst moment = require('moment')\n",
+    );
+    let error = prepare(&dir, &mut |_| {}).expect_err("moment is not a dependency");
+    let BundleError::Esbuild { errors, .. } = &error else {
+        panic!("expected Esbuild, got {error:?}");
+    };
+    assert_eq!(errors[0].file.as_deref(), Some("src/index.js"));
+    assert_eq!((errors[0].line, errors[0].column), (2, 24));
+    assert!(
+        errors[0]
+            .text
+            .contains("add it to \"dependencies\" in package.json"),
+        "{}",
+        errors[0].text
+    );
+}
+
+#[test]
+fn step_display_names_staging() {
+    assert_eq!(
+        Step::InstallingStagedDependencies { lockfile: true }.to_string(),
+        "installing npm dependencies except cozy-konnector-libs in build/npm with npm ci"
+    );
+    assert_eq!(
+        Step::StagedDependenciesUpToDate.to_string(),
+        "npm dependencies in build/npm are up to date"
+    );
+}
