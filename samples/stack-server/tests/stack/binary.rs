@@ -45,6 +45,8 @@ async fn binary_serves_until_stdin_closes() {
     let token = info["token"].as_str().expect("token");
 
     let client = reqwest::Client::builder()
+        // See client.rs: the server is plain HTTP.
+        .tls_backend_preconfigured(crate::client::plain_tls_config())
         .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("client builds");

@@ -35,6 +35,9 @@ impl Fixture {
                 .allow("io.cozy.accounts", Verb::ALL),
         );
         let client = reqwest::Client::builder()
+            // In a workspace build another crate turns on reqwest's rustls
+            // support without a crypto provider; this server is plain HTTP.
+            .tls_backend_preconfigured(plain_tls_config())
             .timeout(REQUEST_TIMEOUT)
             .build()
             .expect("client builds");
@@ -87,4 +90,16 @@ pub async fn status_and_json(response: Response) -> (StatusCode, Value) {
     let bytes = response.bytes().await.expect("body read");
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, body)
+}
+
+/// A rustls configuration with the ring provider and no root, for a client
+/// that only talks plain HTTP but whose reqwest build has rustls support.
+pub fn plain_tls_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth()
 }
