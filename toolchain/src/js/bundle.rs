@@ -245,6 +245,15 @@ pub enum BundleError {
         /// The konnector's folder.
         dir: PathBuf,
     },
+    /// The default entry is a symbolic link to a file outside the folder.
+    #[error(
+        "{} is a symbolic link to a file outside the konnector's folder; copy the file into the folder instead",
+        path.display()
+    )]
+    EntryOutsideFolder {
+        /// The entry's path.
+        path: PathBuf,
+    },
     /// `node` or `npm` is not installed.
     #[error(
         "{program} not found on PATH; install Node.js 18 or later with npm, which \
@@ -384,7 +393,7 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
         .as_ref()
         .is_some_and(|package| package.has_dependencies);
 
-    if !has_dependencies && is_single_source(dir, &entry)? && !names_libs(dir, &entry)? {
+    if !has_dependencies && is_single_source(dir, &entry)? && !needs_bundler(dir, &entry)? {
         return unbundled(dir, &entry);
     }
 
@@ -461,13 +470,18 @@ fn install(
     Ok(Some(staging.dir))
 }
 
-/// Checks whether the entry's text names `cozy-konnector-libs`, which must
-/// then be bundled.
-fn names_libs(dir: &Path, entry: &str) -> Result<bool, BundleError> {
+/// Checks whether a single entry file still needs esbuild: when its text
+/// names `cozy-konnector-libs`, or when it is CommonJS (`module.exports`,
+/// `exports.`), which esbuild wraps into the ES module QuickJS runs.
+fn needs_bundler(dir: &Path, entry: &str) -> Result<bool, BundleError> {
     let path = dir.join(entry);
     let source = std::fs::read(&path).map_err(|source| BundleError::Read { path, source })?;
-    let needle = LIBS_PACKAGE.as_bytes();
-    Ok(source.windows(needle.len()).any(|window| window == needle))
+    let mentions = |needle: &str| {
+        source
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+    };
+    Ok(mentions(LIBS_PACKAGE) || mentions("module.exports") || mentions("exports."))
 }
 
 /// Returns the entry file as it is.

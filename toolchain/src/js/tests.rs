@@ -604,6 +604,8 @@ fn require_and_import_builtins() {
         catch (error) { console.log(error.name, error.code, error.message); }
         try { require(42); }
         catch (error) { console.log(error.name); }
+        try { require("node:fs"); }
+        catch (error) { console.log(error.message.includes("reaches the machine")); }
         try { await import("./local.js"); }
         catch (error) { console.log(error.message.startsWith('cannot find module "./local.js"')); }
     "#,
@@ -619,6 +621,7 @@ fn require_and_import_builtins() {
              (konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
              available at run time, so npm dependencies must be bundled by \"konnector build\"",
             "TypeError",
+            "true",
             "true",
         ]
     );

@@ -20,11 +20,20 @@
     modules.set(name, exports);
   };
 
+  // Node.js modules that give access to the machine, which the sandbox
+  // does not offer: no shim can stand in for them.
+  const MACHINE_MODULES = new Set([
+    "fs", "fs/promises", "child_process", "net", "tls", "dgram", "dns",
+    "http", "https", "http2", "os", "cluster", "worker_threads", "vm",
+  ]);
+
   function moduleNotFound(name) {
     const names = [...modules.keys()].join(", ");
-    const error = new Error(
-      `cannot find module "${name}": only the built-in modules (${names}) are available at run time, so npm dependencies must be bundled by "konnector build"`,
-    );
+    const bare = name.startsWith("node:") ? name.slice(5) : name;
+    const reason = MACHINE_MODULES.has(bare)
+      ? `it is a Node.js module that reaches the machine (files, sockets, processes), which the sandbox does not offer; use fetch and konnector:host instead. The built-in modules are ${names}`
+      : `only the built-in modules (${names}) are available at run time, so npm dependencies must be bundled by "konnector build"`;
+    const error = new Error(`cannot find module "${name}": ${reason}`);
     error.code = "MODULE_NOT_FOUND";
     return error;
   }

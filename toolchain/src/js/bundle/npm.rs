@@ -64,8 +64,25 @@ pub(super) fn npm(dir: &Path, subcommand: &str, options: &[&str]) -> Result<(), 
         command: format!("npm {subcommand} {}", options.join(" ")),
         dir: dir.to_owned(),
         status: output.status,
-        stderr_tail: tail_lines(&String::from_utf8_lossy(&output.stderr), STDERR_TAIL_LINES),
+        stderr_tail: npm_errors(&String::from_utf8_lossy(&output.stderr)),
     })
+}
+
+/// Returns the lines of npm's output that say what failed: its `npm error`
+/// lines up to its usage text (which `npm ci` prints after the cause), else
+/// the last lines.
+fn npm_errors(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("npm error") || line.starts_with("npm ERR!"))
+        .take_while(|line| !line.contains("Clean install a project") && !line.ends_with("Usage:"))
+        .take(STDERR_TAIL_LINES)
+        .collect();
+    if errors.is_empty() {
+        tail_lines(stderr, STDERR_TAIL_LINES)
+    } else {
+        errors.join("\n")
+    }
 }
 
 /// Runs `command` (the program `program`, in `dir`) to completion with no
@@ -96,4 +113,19 @@ pub(super) fn tail_lines(text: &str, count: usize) -> String {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     let start = lines.len().saturating_sub(count);
     lines[start..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::npm_errors;
+
+    #[test]
+    fn npm_cause_kept_before_usage() {
+        let stderr = "npm error code EUSAGE\nnpm error\nnpm error `npm ci` can only install packages when your package.json and package-lock.json are in sync.\nnpm error Missing: money-fmt@1.0.0 from lock file\nnpm error\nnpm error Clean install a project\nnpm error\nnpm error Usage:\nnpm error npm ci\n";
+        let kept = npm_errors(stderr);
+        assert!(kept.contains("are in sync"), "{kept}");
+        assert!(kept.contains("Missing: money-fmt"), "{kept}");
+        assert!(!kept.contains("Usage"), "{kept}");
+        assert_eq!(npm_errors("plain failure\n"), "plain failure");
+    }
 }

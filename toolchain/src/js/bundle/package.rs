@@ -107,7 +107,15 @@ pub(super) fn entry_relative(
         return main_entry(dir, path, main);
     }
     for candidate in DEFAULT_ENTRIES {
-        if dir.join(candidate).is_file() {
+        let file = dir.join(candidate);
+        if file.is_file() {
+            // A symbolic link may lead out of the folder.
+            if let (Ok(canonical_dir), Ok(canonical_file)) =
+                (dir.canonicalize(), file.canonicalize())
+                && !canonical_file.starts_with(&canonical_dir)
+            {
+                return Err(BundleError::EntryOutsideFolder { path: file });
+            }
             return Ok((*candidate).to_owned());
         }
     }

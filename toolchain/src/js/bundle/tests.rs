@@ -212,6 +212,43 @@ fn single_file_without_package_json() {
 }
 
 #[test]
+fn single_commonjs_file_bundled() {
+    let dir = konnector(&[(
+        "index.js",
+        "const host = require('konnector:host')\nmodule.exports = function run() { host.log('info', 'hi') }\nmodule.exports()\n",
+    )]);
+    let bundle = bundle(dir.path());
+    assert!(bundle.bundled);
+    assert!(
+        source(&bundle).contains("konnector:host"),
+        "{}",
+        source(&bundle)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn default_entry_linked_outside_refused() {
+    let outside = tempfile::tempdir().expect("temporary folder");
+    std::fs::write(outside.path().join("secret.js"), "1;\n").expect("write");
+    let dir = konnector(&[("manifest.konnector", "{}")]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.js"),
+        dir.path().join("index.js"),
+    )
+    .expect("symlink");
+    let error = entry(dir.path()).expect_err("outside");
+    assert!(
+        matches!(error, BundleError::EntryOutsideFolder { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("outside the konnector's folder"),
+        "{error}"
+    );
+}
+
+#[test]
 fn two_files_bundled() {
     let dir = konnector(&[
         (
