@@ -171,6 +171,13 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
         },
     )?;
     linker.func_wrap(module, abi::HTTP_BODY_READ, http_body_read)?;
+    linker.func_wrap_async(
+        module,
+        abi::FILE_DOWNLOAD,
+        |caller, (req_ptr, req_len, body_ptr, body_len): (i32, i32, i32, i32)| {
+            Box::new(file_download(caller, req_ptr, req_len, body_ptr, body_len))
+        },
+    )?;
     linker.func_wrap_async(module, abi::ACCOUNT_DATA_GET, |caller, (): ()| {
         Box::new(account_data_get(caller))
     })?;
@@ -469,17 +476,7 @@ async fn file_save(
         admit_file_write(&mut caller.data_mut().host, size)?;
         let bytes = guest_memory::read(&mut caller, data_ptr, data_len, MAX_FILE_BYTES, "file")?;
         let host = &mut caller.data_mut().host;
-        let dir_path = request
-            .dir_path
-            .clone()
-            .unwrap_or_else(|| host.default_dir_path.clone());
-        let depth = dir_path.split('/').filter(|part| !part.is_empty()).count();
-        if depth > MAX_DIR_DEPTH {
-            return Err(Refusal(
-                Status::InvalidArgument,
-                format!("folder path has {depth} levels, more than the maximum of {MAX_DIR_DEPTH}"),
-            ));
-        }
+        let dir_path = file_dir_path(host, &request)?;
         host.file_bytes += size;
         let content_type = request
             .content_type
@@ -506,6 +503,118 @@ async fn file_save(
 
 /// Deepest folder path a file may be saved in, in levels.
 pub const MAX_DIR_DEPTH: usize = 32;
+
+/// Returns the folder a file goes to: the request's, else the account's
+/// folder, refused when deeper than [`MAX_DIR_DEPTH`].
+fn file_dir_path(host: &HostState, request: &FileRequest) -> Result<String, Refusal> {
+    let dir_path = request
+        .dir_path
+        .clone()
+        .unwrap_or_else(|| host.default_dir_path.clone());
+    let depth = dir_path.split('/').filter(|part| !part.is_empty()).count();
+    if depth > MAX_DIR_DEPTH {
+        return Err(Refusal(
+            Status::InvalidArgument,
+            format!("folder path has {depth} levels, more than the maximum of {MAX_DIR_DEPTH}"),
+        ));
+    }
+    Ok(dir_path)
+}
+
+async fn file_download(
+    mut caller: Caller<'_, JobState>,
+    req_ptr: i32,
+    req_len: i32,
+    body_ptr: i32,
+    body_len: i32,
+) -> CallResult {
+    let admitted = (|| {
+        let download = read_request::<abi::DownloadRequest>(
+            &mut caller,
+            req_ptr,
+            req_len,
+            "download request",
+        )?;
+        let max_body = usize::try_from(client_body_cap(&caller)).unwrap_or(usize::MAX);
+        let body = guest_memory::read(&mut caller, body_ptr, body_len, max_body, "request body")?;
+        let host = &mut caller.data_mut().host;
+        // The permission and the write cap are checked before anything is
+        // sent; the size is known, and checked, once the body has arrived.
+        admit_file_write(host, 0)?;
+        let dir_path = file_dir_path(host, &download.file)?;
+        let client = host
+            .http
+            .client()
+            .map_err(|reason| Refusal(Status::Unsupported, reason))?;
+        let request = FetchRequest::from_guest(download.request, body);
+        Ok((client, request, download.file, dir_path))
+    })();
+    let result = match admitted {
+        Ok((client, request, file, dir_path)) => match client.fetch(request).await {
+            Err(error) => {
+                tracing::debug!(
+                    kind = error.kind().name(),
+                    url = error.url(),
+                    reason = error.reason(),
+                    "download failed"
+                );
+                Err(Refusal(error.kind().status(), error.to_string()))
+            }
+            Ok(response) if !(200..300).contains(&response.status) => Err(Refusal(
+                Status::Network,
+                format!(
+                    "download of {} failed: the server answered status {}, so file {} was not saved",
+                    response.url, response.status, file.name
+                ),
+            )),
+            Ok(response) => {
+                let host = &mut caller.data_mut().host;
+                let size = response.body.len() as u64;
+                if size > MAX_FILE_BYTES as u64
+                    || host.file_bytes.saturating_add(size) > host.max_file_bytes
+                {
+                    Err(Refusal(
+                        Status::LimitExceeded,
+                        format!(
+                            "the download of {} is {size} bytes, which would pass the job's limit of {} bytes of files",
+                            response.url, host.max_file_bytes
+                        ),
+                    ))
+                } else {
+                    host.file_bytes += size;
+                    let content_type = file
+                        .content_type
+                        .clone()
+                        .or_else(|| response_content_type(&response.headers))
+                        .unwrap_or_else(|| guess_content_type(&file.name).to_owned());
+                    let write = FileWrite {
+                        dir_path,
+                        name: file.name,
+                        content_type,
+                        metadata: file.metadata,
+                        bytes: response.body,
+                    };
+                    let (sink, context) = sink_of(&caller);
+                    let written = sink.save_file(&context, write).await;
+                    record_write(&mut caller.data_mut().host, written)
+                }
+            }
+        },
+        Err(refusal) => Err(refusal),
+    };
+    Ok(answer(&mut caller.data_mut().host, result))
+}
+
+/// Returns the MIME type of a response's `Content-Type` header, without
+/// its parameters; `None` when absent or not of the form `type/subtype`.
+fn response_content_type(headers: &[(String, String)]) -> Option<String> {
+    let (_, value) = headers.iter().find(|(name, _)| name == "content-type")?;
+    let mime = value.split(';').next()?.trim().to_ascii_lowercase();
+    let valid = mime.split_once('/').is_some_and(|(kind, subtype)| {
+        !kind.is_empty() && !subtype.is_empty() && !mime.contains(char::is_whitespace)
+    });
+    valid.then_some(mime)
+}
 
 fn admit_file_write(host: &mut HostState, size: u64) -> Result<(), Refusal> {
     // Saving may replace a file of the same name, so it needs both verbs.

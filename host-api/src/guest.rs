@@ -43,8 +43,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    CreateRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel, Status,
-    UpdateRequest, UpsertRequest, WriteResult,
+    CreateRequest, DownloadRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel,
+    Status, UpdateRequest, UpsertRequest, WriteResult,
 };
 
 /// Error of a host call: the status the host returned and its message.
@@ -263,6 +263,28 @@ pub fn save_file(file: &FileRequest, contents: &[u8]) -> Result<WriteResult, Err
     decode(&read_result()?, context)
 }
 
+/// Downloads `request` (with `body`) straight into the file store as
+/// `file`: the contents never enter guest memory.
+///
+/// # Errors
+///
+/// As [`fetch`] and [`save_file`], and [`Status::Network`] when the response
+/// status is not 2xx.
+pub fn download_file(
+    request: &FetchRequest,
+    body: &[u8],
+    file: &FileRequest,
+) -> Result<WriteResult, Error> {
+    let context = || format!("failed to download {} as file {}", request.url, file.name);
+    let download = DownloadRequest {
+        request: request.clone(),
+        file: file.clone(),
+    };
+    let encoded = encode(&download, context)?;
+    check(sys::file_download(&encoded, body), context)?;
+    decode(&read_result()?, context)
+}
+
 /// Reads the data the konnector saved for this account with
 /// [`set_account_data`] (an empty object when none).
 ///
@@ -458,6 +480,7 @@ mod sys {
             pub fn doc_update(ptr: i32, len: i32) -> i32;
             pub fn doc_upsert(ptr: i32, len: i32) -> i32;
             pub fn file_save(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> i32;
+            pub fn file_download(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
             pub fn account_data_get() -> i32;
             pub fn account_data_set(ptr: i32, len: i32) -> i32;
             pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
@@ -524,6 +547,12 @@ mod sys {
         // SAFETY: the host only reads `meta` and `contents`, both borrowed
         // for the duration of the call.
         unsafe { imports::file_save(ptr(meta), len(meta), ptr(contents), len(contents)) }
+    }
+
+    pub fn file_download(request: &[u8], body: &[u8]) -> i32 {
+        // SAFETY: the host only reads `request` and `body`, both borrowed
+        // for the call.
+        unsafe { imports::file_download(ptr(request), len(request), ptr(body), len(body)) }
     }
 
     pub fn account_data_get() -> i32 {
@@ -597,6 +626,10 @@ mod sys {
     }
 
     pub fn file_save(_meta: &[u8], _contents: &[u8]) -> i32 {
+        UNSUPPORTED
+    }
+
+    pub fn file_download(_request: &[u8], _body: &[u8]) -> i32 {
         UNSUPPORTED
     }
 

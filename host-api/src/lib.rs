@@ -44,6 +44,7 @@
 //! | [`DOC_UPDATE`] | `(ptr, len) -> status` with an [`UpdateRequest`] | [`WriteResult`] |
 //! | [`DOC_UPSERT`] | `(ptr, len) -> status` with an [`UpsertRequest`] | [`WriteResult`] |
 //! | [`FILE_SAVE`] | `(meta_ptr, meta_len, data_ptr, data_len) -> status` with a [`FileRequest`] | [`WriteResult`] |
+//! | [`FILE_DOWNLOAD`] | `(req_ptr, req_len, body_ptr, body_len) -> status` with a [`DownloadRequest`] | [`WriteResult`] |
 //! | [`ACCOUNT_DATA_GET`] | `() -> status` | the account's saved data, a JSON object (`{}` when none) |
 //! | [`ACCOUNT_DATA_SET`] | `(ptr, len) -> status` with a JSON object | empty |
 //! | [`HTTP_FETCH`] | `(req_ptr, req_len, body_ptr, body_len) -> status` with a [`FetchRequest`] | [`FetchResponse`] |
@@ -103,6 +104,14 @@ pub const DOC_UPSERT: &str = "doc_upsert";
 /// `(meta_ptr, meta_len, data_ptr, data_len) -> status`: saves a file's
 /// contents with the [`FileRequest`] at `meta_ptr`.
 pub const FILE_SAVE: &str = "file_save";
+/// `(req_ptr, req_len, body_ptr, body_len) -> status`: downloads the URL of
+/// the [`DownloadRequest`] at `req_ptr` (sending the request body at
+/// `body_ptr`) and saves the response body as a file, without passing it
+/// through the guest. The request obeys the network policy as
+/// [`HTTP_FETCH`] does, and the save the rules of [`FILE_SAVE`]. A response
+/// whose status is not 2xx saves nothing and returns
+/// [`Status::Network`] with a message that gives the status.
+pub const FILE_DOWNLOAD: &str = "file_download";
 /// `() -> status`: puts the job's account data (a JSON object) in the
 /// result buffer.
 pub const ACCOUNT_DATA_GET: &str = "account_data_get";
@@ -137,6 +146,7 @@ pub const FUNCTIONS: &[&str] = &[
     DOC_UPDATE,
     DOC_UPSERT,
     FILE_SAVE,
+    FILE_DOWNLOAD,
     ACCOUNT_DATA_GET,
     ACCOUNT_DATA_SET,
     HTTP_FETCH,

@@ -91,6 +91,18 @@ pub struct FileRequest {
     pub metadata: Map<String, Value>,
 }
 
+/// Request of [`crate::FILE_DOWNLOAD`]: what to fetch and how to save it.
+/// The request body travels as a separate pointer range, as for
+/// [`crate::HTTP_FETCH`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownloadRequest {
+    /// The request, checked against the network policy like a fetch.
+    pub request: crate::FetchRequest,
+    /// The file to save the response body as. Without a `content_type`,
+    /// the response's `Content-Type` is used, else a guess from the name.
+    pub file: FileRequest,
+}
+
 /// Effect of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -418,6 +418,94 @@ async fn endless_interval_meets_deadline() {
     );
 }
 
+/// Logs in, then downloads one bill's PDF straight into the store, once
+/// more (unchanged), and tries a missing path and a refused host.
+const DOWNLOAD_BILL: &str = r#"
+import { input, downloadFile } from "konnector:host";
+
+const base = "http://vendor.example";
+const form = await (await fetch(`${base}/login`)).text();
+const csrf = /name="csrf" value="([^"]+)"/.exec(form)[1];
+const credentials = new URLSearchParams({ login: input.fields.login, password: input.fields.password, csrf });
+await fetch(`${base}/login`, { method: "POST", body: credentials });
+const { bills } = await (await fetch(`${base}/api/bills`)).json();
+
+const file = { name: `${bills[0].id}.pdf`, dir_path: "/Administrative/Vendor", metadata: { bill: bills[0].id } };
+console.log("first", (await downloadFile(file, base + bills[0].pdf_path)).status);
+console.log("again", (await downloadFile(file, new Request(base + bills[0].pdf_path))).status);
+for (const url of [`${base}/bills/missing.pdf`, "http://other.example/a.pdf"]) {
+  try {
+    await downloadFile({ name: "x.pdf" }, url);
+    console.log("saved", url);
+  } catch (error) {
+    console.log("refused", error.code);
+  }
+}
+"#;
+
+#[tokio::test]
+async fn download_goes_straight_to_the_store() {
+    let site = site().await;
+    let store = TempStore::new();
+    let report = site.run(DOWNLOAD_BILL, &store).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+    assert_eq!(
+        messages(&report),
+        [
+            "first created",
+            "again unchanged",
+            "refused network",
+            "refused network",
+        ]
+    );
+    let files = saved_files(&store);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = &files[0];
+    assert_eq!(file["mime"], "application/pdf");
+    let bill = &site.site.bills()[0];
+    assert_eq!(file["name"], format!("{}.pdf", bill.id));
+    assert_eq!(file["metadata"]["bill"], bill.id.as_str());
+    let id = file["_id"].as_str().expect("file id");
+    let path = store.store.file_path(id).expect("lookup").expect("on disk");
+    let contents = std::fs::read(path).expect("contents");
+    assert!(contents.starts_with(b"%PDF-"));
+    // The refused host was never asked: the site saw the login, the API,
+    // two PDF downloads and the missing one.
+    assert_eq!(report.counters.http_refused, 1);
+}
+
+#[tokio::test]
+async fn download_needs_the_files_permission() {
+    let site = site().await;
+    let store = TempStore::new();
+    let manifest = Manifest::parse(
+        r#"{"slug": "no-files", "version": "1.0.0", "network": {"hosts": ["http://vendor.example"]}, "permissions": {}}"#,
+    )
+    .expect("manifest");
+    let mut job = support::job(b"", manifest, store.sink(), LimitRequest::default());
+    job.code = compile(
+        r#"
+        import { downloadFile } from "konnector:host";
+        try {
+          await downloadFile({ name: "a.pdf" }, "http://vendor.example/login");
+        } catch (error) {
+          console.log(error.code);
+        }
+        "#,
+    );
+    job.input = input();
+    let report = site.engine.run(job).await.expect("job starts");
+    assert_eq!(
+        messages(&report),
+        ["permission_denied"],
+        "{:?}",
+        report.logs
+    );
+    // Refused before anything was sent.
+    assert!(site.site.requests().is_empty());
+    assert!(saved_files(&store).is_empty());
+}
+
 #[tokio::test]
 async fn fetch_waiting_at_deadline_is_deadline_passed() {
     let site = site().await;

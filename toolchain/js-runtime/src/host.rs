@@ -17,6 +17,7 @@ mod raw {
         pub fn job_input() -> i32;
         pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
         pub fn http_body_read(handle: i32, max_len: i32) -> i32;
+        pub fn file_download(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
     }
 
     #[link(wasm_import_module = "konnector_js_v1")]
@@ -71,6 +72,17 @@ pub fn http_fetch(request: &[u8], body: &[u8]) -> Result<Vec<u8>, HostError> {
     // SAFETY: the host only reads the two ranges, which are `request` and
     // `body`, both borrowed for the call.
     let status = unsafe { raw::http_fetch(ptr(request), len(request), ptr(body), len(body)) };
+    call_result(status)
+}
+
+/// Downloads a URL straight into the file store
+/// (`konnector_v1::file_download`), from the `DownloadRequest` JSON
+/// `request` and the request body `body`, and returns the `WriteResult`
+/// JSON.
+pub fn file_download(request: &[u8], body: &[u8]) -> Result<Vec<u8>, HostError> {
+    // SAFETY: the host only reads the two ranges, which are `request` and
+    // `body`, both borrowed for the call.
+    let status = unsafe { raw::file_download(ptr(request), len(request), ptr(body), len(body)) };
     call_result(status)
 }
 

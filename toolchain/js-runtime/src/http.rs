@@ -18,6 +18,7 @@ use crate::{error, host};
 pub fn register<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<()> {
     native.set("httpFetch", Function::new(ctx.clone(), fetch)?)?;
     native.set("httpBodyRead", Function::new(ctx.clone(), body_read)?)?;
+    native.set("downloadFile", Function::new(ctx.clone(), download)?)?;
     Ok(())
 }
 
@@ -42,6 +43,29 @@ fn fetch<'js>(
     let Ok(json) = std::str::from_utf8(&response) else {
         let message = format!("failed to fetch {url}: the host's response is not UTF-8");
         return Err(error::throw(&ctx, "TypeError", &message, None));
+    };
+    rquickjs::String::from_str(ctx, json)
+}
+
+/// Sends the `DownloadRequest` JSON `request` with the bytes of `body`, and
+/// returns the host's `WriteResult` JSON. A host error throws an `Error`
+/// with the host's message and the status's name as `code`.
+fn download<'js>(
+    ctx: Ctx<'js>,
+    url: String,
+    request: String,
+    body: TypedArray<'js, u8>,
+) -> rquickjs::Result<rquickjs::String<'js>> {
+    // SAFETY: no JavaScript runs while `bytes` lives: the host call copies
+    // the body out of guest memory before it returns.
+    let bytes = unsafe { body.as_bytes() }.unwrap_or_default();
+    let written = host::file_download(request.as_bytes(), bytes).map_err(|host_error| {
+        let context = format!("failed to download {url}");
+        error::throw_host(&ctx, "Error", &context, &host_error)
+    })?;
+    let Ok(json) = std::str::from_utf8(&written) else {
+        let message = format!("failed to download {url}: the host's response is not UTF-8");
+        return Err(error::throw(&ctx, "Error", &message, None));
     };
     rquickjs::String::from_str(ctx, json)
 }

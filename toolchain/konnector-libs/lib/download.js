@@ -1,13 +1,13 @@
 // Downloads one file of an entry and saves it in the file store.
 //
-// NOTE: the contents pass through the konnector's memory: fetch reads them
-// whole, then saveFile copies them to the host. A host function that
-// downloads a URL straight into the file store is planned; it will replace
-// downloadToFile, the only function that downloads files.
+// The host downloads the file straight into the store (downloadFile of
+// konnector:host), so its contents never enter the konnector's memory.
+// Only when the konnector gives a validateFile function, which must see
+// the file before it is saved, do the contents pass through here.
 "use strict";
 
 const host = require("konnector:host");
-const { send, defaultsOf } = require("./request");
+const { send, defaultsOf, requestUrl, requestInit } = require("./request");
 
 // Content types by file extension, for `contentType: true` and for
 // responses that name none.
@@ -55,6 +55,9 @@ async function downloadToFile(entry, file, options = {}) {
     json: false,
     cheerio: false,
   };
+  if (typeof options.validate !== "function") {
+    return downloadInHost(request, file);
+  }
   let response;
   try {
     response = await send(request);
@@ -69,6 +72,23 @@ async function downloadToFile(entry, file, options = {}) {
   const headerType = String(response.headers["content-type"] ?? "").split(";")[0].trim();
   const mime = file.content_type ?? (headerType || contentTypeOfName(file.name));
   return saveContents(response.body, { ...file, content_type: mime }, options.validate);
+}
+
+// Has the host download `request` (request options) into the store as
+// `file`. The size is not known here, and the type is the file's or the
+// one its name implies; the host uses the response's when neither is.
+async function downloadInHost(request, file) {
+  const target = requestUrl(request);
+  let saved;
+  try {
+    saved = await host.downloadFile(file, target, requestInit(request));
+  } catch (error) {
+    if (error.code === "permission_denied" || error.code === "limit_exceeded") {
+      throw error;
+    }
+    throw fileError("download_failed", `failed to download ${target}: ${error.message}`);
+  }
+  return { ...saved, size: undefined, mime: file.content_type ?? contentTypeOfName(file.name) };
 }
 
 // Saves contents already in memory, such as an entry's `filestream`.

@@ -332,6 +332,8 @@ function defaultsOf(rq) {
 module.exports = {
   requestFactory,
   send,
+  requestUrl,
+  requestInit,
   defaultsOf,
   StatusCodeError,
   RequestError,

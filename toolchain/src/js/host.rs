@@ -14,9 +14,9 @@
 //! other import traps when called.
 
 use konnector_host_api::{
-    ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, DOC_CREATE, DOC_UPDATE, DOC_UPSERT, FILE_SAVE,
-    HTTP_BODY_READ, HTTP_FETCH, IMPORT_MODULE, JOB_FAIL, JOB_INPUT, LOG, LogLevel, RESULT_LEN,
-    RESULT_READ, Status,
+    ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, DOC_CREATE, DOC_UPDATE, DOC_UPSERT, FILE_DOWNLOAD,
+    FILE_SAVE, HTTP_BODY_READ, HTTP_FETCH, IMPORT_MODULE, JOB_FAIL, JOB_INPUT, LOG, LogLevel,
+    RESULT_LEN, RESULT_READ, Status,
 };
 use wasmtime::{Caller, Engine, Linker, Module};
 
@@ -235,7 +235,7 @@ fn define_unsupported(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             move |mut caller: Caller<'_, HostState>, _: i32, _: i32| unsupported(&mut caller, name),
         )?;
     }
-    for name in [FILE_SAVE, HTTP_FETCH] {
+    for name in [FILE_SAVE, FILE_DOWNLOAD, HTTP_FETCH] {
         linker.func_wrap(
             IMPORT_MODULE,
             name,

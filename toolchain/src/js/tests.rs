@@ -614,7 +614,7 @@ fn require_and_import_builtins() {
         lines,
         [
             "true true function",
-            "accountData,create,errors,fail,input,log,saveFile,setAccountData,update,upsert",
+            "accountData,create,downloadFile,errors,fail,input,log,saveFile,setAccountData,update,upsert",
             "LOGIN_FAILED USER_ACTION_NEEDED.OAUTH_OUTDATED true",
             "true true",
             "Error MODULE_NOT_FOUND cannot find module \"lodash\": only the built-in modules \

@@ -635,6 +635,21 @@
     });
   }
 
+  // Downloads `input` (with `init`, as fetch takes them) straight into
+  // the file store as `file` ({name, dir_path, content_type, metadata}):
+  // the body never enters the konnector's memory. Resolves to the file's
+  // write result, {id, rev, status}.
+  internal.downloadFile = async function downloadFile(file, input, init = undefined) {
+    const request = new Request(input, init);
+    const body = takeBody(request);
+    const url = request.url.replace(/#.*$/s, "");
+    const message = JSON.stringify({
+      request: { method: request.method, url, headers: headerList(request.headers) },
+      file,
+    });
+    return JSON.parse(native.downloadFile(url, message, body ?? EMPTY));
+  };
+
   const { defineGlobal } = internal;
   defineGlobal("fetch", fetch);
   defineGlobal("Headers", Headers);

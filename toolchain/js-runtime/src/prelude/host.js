@@ -134,6 +134,22 @@
     return native.saveFile(description, bytes);
   }
 
+  // Downloads a URL into the file store as the file {name, dir_path,
+  // content_type, metadata}; `input` and `init` are those of fetch. The
+  // contents go from the network to the store without entering the
+  // konnector's memory.
+  async function downloadFile(file, input, init = undefined) {
+    checkObject(file, "downloadFile: the file description");
+    checkString(file.name, "downloadFile: the file name");
+    const description = {
+      name: file.name,
+      dir_path: file.dir_path ?? undefined,
+      content_type: file.content_type ?? undefined,
+      metadata: file.metadata ?? undefined,
+    };
+    return internal.downloadFile(description, input, init);
+  }
+
   async function accountData() {
     return JSON.parse(native.accountData());
   }
@@ -162,6 +178,7 @@
       update,
       upsert,
       saveFile,
+      downloadFile,
       accountData,
       setAccountData,
       errors,
