@@ -1150,3 +1150,50 @@ fn node_modules_import_by_name() {
     let lines: Vec<&str> = run.logs.iter().map(|(_, line)| line.as_str()).collect();
     assert_eq!(lines, ["true number true 3 items function"]);
 }
+
+/// moment and date-fns, installed from the npm registry and bundled, parse,
+/// compute and format dates in QuickJS as they do in Node.js.
+#[tokio::test]
+async fn moment_and_date_fns_run() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let files = [
+        (
+            "manifest.konnector",
+            r#"{"slug": "dates", "version": "1.0.0", "permissions": {}}"#,
+        ),
+        (
+            "package.json",
+            r#"{"name": "dates", "main": "src/index.js", "dependencies": {"moment": "2.31.0", "date-fns": "4.4.0"}}"#,
+        ),
+        (
+            "src/index.js",
+            r#"const moment = require("moment");
+const { addDays, format, parseISO, differenceInCalendarDays } = require("date-fns");
+console.log(moment.utc("2025-03-01T10:00:00Z").add(1, "month").format("YYYY-MM-DD HH:mm"));
+console.log(moment.utc("15/03/2025", "DD/MM/YYYY").format("MMMM D, YYYY"));
+console.log(format(addDays(parseISO("2025-02-27"), 2), "yyyy-MM-dd"));
+console.log(differenceInCalendarDays(parseISO("2025-12-25"), parseISO("2025-01-01")));
+"#,
+        ),
+    ];
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        std::fs::write(path, text).expect("write");
+    }
+    let code = build(dir.path());
+    let store = TempStore::new();
+    let mut job = crate::support::job(
+        b"",
+        Manifest::unprivileged("dates"),
+        store.sink(),
+        LimitRequest::default(),
+    );
+    job.code = code;
+    let report = javascript::js_engine().run(job).await.expect("job starts");
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+    assert_eq!(
+        messages(&report),
+        ["2025-04-01 10:00", "March 15, 2025", "2025-03-01", "358"]
+    );
+}
