@@ -36,6 +36,9 @@ const SETUP_ERROR_CODE: &str = "UNKNOWN_ERROR";
 /// ends and reports before the stack kills the process.
 const TIME_LIMIT_MARGIN_MS: u64 = 2_000;
 
+/// The stack's job timeout when `COZY_TIME_LIMIT` is not set, in seconds.
+const DEFAULT_TIME_LIMIT_S: u64 = 300;
+
 #[derive(Args)]
 pub(crate) struct ExecArgs {
     /// The konnector's folder, as the stack prepares it: manifest.konnector
@@ -57,7 +60,10 @@ pub(crate) fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("failed to start the tokio runtime")?;
-    match runtime.block_on(run(&args)) {
+    let result = runtime.block_on(run(&args));
+    // A build still running past the deadline must not hold the exit.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => Ok(code),
         Err(error) => {
             // The stack reads standard output: say why there, then end the
@@ -71,12 +77,26 @@ pub(crate) fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let started = tokio::time::Instant::now();
     let cozy = env::CozyEnv::read(|name| std::env::var(name).ok(), &args.folder)?;
+    // Everything, the build and the account's reads included, must end
+    // before the stack kills the process, so one deadline counts from here.
+    let time_limit_s = cozy.time_limit_s.unwrap_or(DEFAULT_TIME_LIMIT_S);
+    let deadline = started
+        + std::time::Duration::from_millis(
+            time_limit_s
+                .saturating_mul(1000)
+                .saturating_sub(TIME_LIMIT_MARGIN_MS)
+                .max(1000),
+        );
     let account_id = cozy.account()?.to_owned();
     let folder = args.folder.clone();
-    let konnector = tokio::task::spawn_blocking(move || konnector_path::load(&folder))
-        .await
-        .context("the build task failed")??;
+    let konnector = within(deadline, time_limit_s, "building the konnector", async {
+        tokio::task::spawn_blocking(move || konnector_path::load(&folder))
+            .await
+            .context("the build task failed")?
+    })
+    .await?;
     if let Some(slug) = cozy.fields.get("konnector").and_then(Value::as_str)
         && slug != konnector.manifest.slug
     {
@@ -92,7 +112,13 @@ async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         default_dir_id: cozy.folder_to_save().map(str::to_owned),
         ..StackConfig::new(cozy.url.clone(), StackToken::new(cozy.token.0.clone()))
     })?;
-    let fields = account_fields(&sink, &account_id, cozy.folder_to_save()).await?;
+    let fields = within(
+        deadline,
+        time_limit_s,
+        "reading the account from the stack",
+        account_fields(&sink, &account_id, cozy.folder_to_save()),
+    )
+    .await?;
 
     let mut network = args.network.operator_config()?;
     network.stack_origins = vec![origin(&cozy.url)?];
@@ -106,11 +132,16 @@ async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ..EngineConfig::default()
     })?;
 
-    let mut limits = LimitRequest::default();
-    if let Some(seconds) = cozy.time_limit_s {
-        let deadline_ms = seconds.saturating_mul(1000);
-        limits.deadline_ms = Some(deadline_ms.saturating_sub(TIME_LIMIT_MARGIN_MS).max(1000));
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() {
+        anyhow::bail!(
+            "the time limit of {time_limit_s} s (COZY_TIME_LIMIT) passed before the job could start"
+        );
     }
+    let limits = LimitRequest {
+        deadline_ms: Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)),
+        ..LimitRequest::default()
+    };
     let mut parameters = cozy
         .parameters
         .clone()
@@ -145,6 +176,22 @@ async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(EXIT_JOB_FAILED),
     })
+}
+
+/// Runs `step` until `deadline`, and fails naming the step when the
+/// deadline comes first.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    time_limit_s: u64,
+    step: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!(
+            "the time limit of {time_limit_s} s (COZY_TIME_LIMIT) passed while {step}"
+        ),
+    }
 }
 
 /// Builds the job's fields from the account document: its `auth` (the login

@@ -74,6 +74,12 @@ impl World {
 
     /// Runs `konnector exec folder` with only the stack's variables.
     fn exec(&self, folder: &Path, token: &str) -> Output {
+        self.exec_within(folder, token, 60)
+    }
+
+    /// Runs `konnector exec folder` with `COZY_TIME_LIMIT` set to
+    /// `time_limit_s`.
+    fn exec_within(&self, folder: &Path, token: &str, time_limit_s: u64) -> Output {
         let fields =
             json!({"konnector": slug(folder), "account": ACCOUNT, "folder_to_save": ROOT_DIR_ID});
         Command::new(env!("CARGO_BIN_EXE_konnector"))
@@ -86,7 +92,7 @@ impl World {
             .env("COZY_CREDENTIALS", token)
             .env("COZY_FIELDS", fields.to_string())
             .env("COZY_LOCALE", "en")
-            .env("COZY_TIME_LIMIT", "60")
+            .env("COZY_TIME_LIMIT", time_limit_s.to_string())
             .env("COZY_JOB_ID", "job-1")
             .env("COZY_JOB_MANUAL_EXECUTION", "true")
             .current_dir(folder)
@@ -137,7 +143,8 @@ fn sample_folder() -> PathBuf {
 }
 
 /// The job's result as the stack reads it: the first `critical` message,
-/// else the last `error` message, else the exit status.
+/// else the last `error` message (whatever the exit status), else the exit
+/// status.
 #[derive(Debug, PartialEq)]
 enum StackResult {
     Done,
@@ -153,7 +160,12 @@ fn stack_result(output: &Output) -> (StackResult, Vec<Value>) {
         .iter()
         .find(|line| line["type"] == "critical")
         .map(|line| line["message"].as_str().unwrap_or_default().to_owned());
-    let result = match (critical, output.status.success()) {
+    let last_error = lines
+        .iter()
+        .rev()
+        .find(|line| line["type"] == "error")
+        .map(|line| line["message"].as_str().unwrap_or_default().to_owned());
+    let result = match (critical.or(last_error), output.status.success()) {
         (Some(code), _) => StackResult::Errored(code),
         (None, true) => StackResult::Done,
         (None, false) => StackResult::Errored(format!("exit status {}", output.status)),
@@ -311,6 +323,7 @@ fn guest_text_cannot_forge_a_critical_line() {
         console.log(forged);
         console.log("ok\n" + forged + "\n");
         console.error(forged);
+        console.error("LOGIN_FAILED");
         "#,
     )
     .expect("source");
@@ -445,4 +458,29 @@ fn engine_is_narrower_than_the_token() {
         account_reads.iter().all(|path| path.ends_with(ACCOUNT)),
         "{account_reads:?}"
     );
+}
+
+#[test]
+fn slow_stack_cannot_hold_exec_past_its_time_limit() {
+    let world = world("demo-password");
+    let token = world.konnector_token();
+    // Every answer of the stack, the account's first, takes longer than
+    // the whole time limit.
+    world.stack.set_latency(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let output = world.exec_within(&sample_folder(), &token, 4);
+    let elapsed = started.elapsed();
+    let (result, lines) = stack_result(&output);
+    assert_eq!(
+        result,
+        StackResult::Errored("UNKNOWN_ERROR".into()),
+        "{lines:#?}"
+    );
+    assert!(elapsed < Duration::from_secs(15), "exec took {elapsed:?}");
+    let explained = lines.iter().any(|line| {
+        line["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("COZY_TIME_LIMIT"))
+    });
+    assert!(explained, "{lines:#?}");
 }

@@ -59,7 +59,9 @@ impl CozyEnv {
         };
         let url = required("COZY_URL")?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("COZY_URL {url:?} is not an http or https URL");
+            // The value may hold credentials, so only its scheme is named.
+            let scheme = url.split_once(':').map_or("none", |(scheme, _)| scheme);
+            bail!("COZY_URL is not an http or https URL (its scheme is {scheme:?})");
         }
         let token = Token(required("COZY_CREDENTIALS")?);
         let fields = object("COZY_FIELDS", &required("COZY_FIELDS")?)?;
@@ -141,21 +143,33 @@ fn read_payload(text: &str, folder: &Path) -> anyhow::Result<String> {
         bail!("COZY_PAYLOAD {text:?} must name a file of the konnector's folder, without any /");
     }
     let path = folder.join(name);
-    let size = std::fs::metadata(&path)
-        .with_context(|| format!("failed to read the payload file {}", path.display()))?
-        .len();
-    if size > MAX_PAYLOAD_BYTES {
+    // The stack writes a regular file; a link, a FIFO or a device there is
+    // refused before it is opened, so it can neither block nor point out of
+    // the folder.
+    let metadata = std::fs::symlink_metadata(&path)
+        .with_context(|| format!("failed to read the payload file {}", path.display()))?;
+    if !metadata.file_type().is_file() {
         bail!(
-            "the payload file {} has {size} bytes, over the limit of {MAX_PAYLOAD_BYTES}",
+            "the payload file {} is not a regular file; the stack writes the payload as one",
             path.display()
         );
     }
-    std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "failed to read the payload file {} as UTF-8 text",
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("failed to read the payload file {}", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_PAYLOAD_BYTES + 1),
+        &mut bytes,
+    )
+    .with_context(|| format!("failed to read the payload file {}", path.display()))?;
+    if bytes.len() as u64 > MAX_PAYLOAD_BYTES {
+        bail!(
+            "the payload file {} has more than {MAX_PAYLOAD_BYTES} bytes, the limit",
             path.display()
-        )
-    })
+        );
+    }
+    String::from_utf8(bytes)
+        .with_context(|| format!("the payload file {} is not UTF-8 text", path.display()))
 }
 
 #[cfg(test)]
@@ -210,6 +224,15 @@ mod tests {
         pairs.push(("COZY_PAYLOAD", "@payload.json"));
         let read = CozyEnv::read(env(&pairs), folder.path()).expect("valid");
         assert_eq!(read.payload.as_deref(), Some("{\"big\":true}"));
+
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/dev/zero", folder.path().join("zero")).expect("link");
+            let mut pairs = BASE.to_vec();
+            pairs.push(("COZY_PAYLOAD", "@zero"));
+            let error = CozyEnv::read(env(&pairs), folder.path()).expect_err("link");
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
 
         for escape in ["@../etc/passwd", "@/etc/passwd", "@", "@.."] {
             let mut pairs = BASE.to_vec();

@@ -2,10 +2,12 @@
 //!
 //! Each line is one object `{"type", "message", "time"}`, plus `no_retry`
 //! on the final `critical` line. The stack takes a job's error from the
-//! first `critical` line, so only the engine writes one: guest log lines
-//! become `debug`, `info`, `warning` or `error` lines, and guest text only
-//! ever appears JSON-encoded inside `message`, where no newline or quote
-//! can end the line or start another.
+//! first `critical` line, else from the last `error` line, even when the
+//! process exits with 0. So only the engine writes those two types: guest
+//! log lines become `debug`, `info` or `warning` lines (a guest's error
+//! and critical lines included), and guest text only ever appears
+//! JSON-encoded inside `message`, where no newline or quote can end the
+//! line or start another.
 
 use std::io::Write;
 
@@ -26,10 +28,9 @@ pub(crate) fn log_line(line: &LogLine) {
     let kind = match line.level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
-        LogLevel::Warning => "warning",
-        // Only the engine writes `critical` lines, so a guest's critical
-        // log line cannot become the job's error.
-        LogLevel::Error | LogLevel::Critical => "error",
+        // The stack would take an `error` or `critical` line as the job's
+        // error, so a guest's cannot be one: the engine alone decides it.
+        LogLevel::Warning | LogLevel::Error | LogLevel::Critical => "warning",
     };
     write(&json!({"type": kind, "message": cut(&line.message), "time": now()}));
 }

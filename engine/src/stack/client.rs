@@ -150,6 +150,10 @@ pub(crate) struct StackClient {
     base: Url,
     authority: HeaderValue,
     authorization: HeaderValue,
+    /// The token's bytes, removed from every response body before it is
+    /// used, so that a stack that echoes the request's headers in an error
+    /// cannot pass the token on to a message the guest or a log sees.
+    secret: Vec<u8>,
     retry: RetryPolicy,
     transport: Transport,
 }
@@ -180,6 +184,7 @@ impl StackClient {
             base,
             authority,
             authorization,
+            secret: token.as_bytes().to_vec(),
             retry: config.retry,
             transport,
         })
@@ -357,6 +362,7 @@ impl StackClient {
             body,
             resent,
         } = exchange;
+        let body = redact(body, &self.secret);
         tracing::debug!(method = %method, path, status = status.as_u16(), attempt, "stack request");
         if token_rejected(status, &headers) {
             return Ok(Err(StackError::Unauthorized {
@@ -380,6 +386,25 @@ impl StackClient {
             path: path.to_owned(),
         }))
     }
+}
+
+/// Replaces every occurrence of `secret` in `body` with `[redacted]`.
+fn redact(body: Bytes, secret: &[u8]) -> Bytes {
+    if secret.is_empty() || !body.windows(secret.len()).any(|window| window == secret) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest: &[u8] = &body;
+    while !rest.is_empty() {
+        if rest.starts_with(secret) {
+            out.extend_from_slice(b"[redacted]");
+            rest = &rest[secret.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    Bytes::from(out)
 }
 
 /// Returns the error of a request whose attempts all failed.
@@ -496,6 +521,20 @@ fn deadline_error(
 mod tests {
     use super::*;
     use crate::stack::config::StackToken;
+
+    #[test]
+    fn token_in_a_body_is_redacted() {
+        let body = Bytes::from_static(br#"{"error":"echo: Bearer SECRET123 and SECRET123"}"#);
+        let clean = redact(body, b"SECRET123");
+        assert_eq!(
+            clean.as_ref(),
+            br#"{"error":"echo: Bearer [redacted] and [redacted]"}"#
+        );
+        assert_eq!(
+            redact(Bytes::from_static(b"plain"), b"SECRET123").as_ref(),
+            b"plain"
+        );
+    }
 
     fn client(url: &str) -> StackClient {
         StackClient::new(&StackConfig::new(url, StackToken::new("t0ken"))).expect("client")

@@ -64,6 +64,12 @@ pub(crate) fn key_values(
         if key.contains('"') {
             return Err(invalid("it contains '\"'"));
         }
+        // Mango reads a field name that starts with `$` as an operator.
+        if fields.iter().any(|field| field.starts_with('$')) {
+            return Err(invalid(
+                "a field name starts with '$', which Mango reads as an operator",
+            ));
+        }
         let value = lookup(&fields, doc).cloned().ok_or_else(|| {
             SinkError::Invalid(format!("upsert key '{key}' is missing from the document"))
         })?;
@@ -148,6 +154,15 @@ mod tests {
 
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn operator_like_keys_rejected() {
+        let doc = object(serde_json::json!({"$gt": 1, "a": {"$ne": 2}}));
+        for key in ["$gt", "a.$ne"] {
+            let error = key_values(&keys(&[key]), &doc).expect_err(key);
+            assert!(error.to_string().contains("operator"), "{error}");
+        }
     }
 
     #[test]
