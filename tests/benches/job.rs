@@ -1,63 +1,31 @@
 //! Job start and whole jobs on a warm engine.
 //!
 //! `cargo bench -p konnector-tests --bench job`. Every benchmark runs on one
-//! engine whose modules are already compiled, so it measures what a worker
-//! pays per job: a fresh `Store`, instantiation from the pooling allocator,
-//! and the guest's run.
+//! engine whose modules, the QuickJS runtime among them, are already
+//! compiled, so it measures what a worker pays per job: a fresh `Store`,
+//! instantiation from the pooling allocator, and the guest's run.
+
+mod support;
 
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
-use konnector_engine::net::{ConnectTo, OperatorNetConfig};
 use konnector_engine::store::SqliteStore;
-use konnector_engine::{EngineConfig, Job, JobCode, KonnectorEngine, LimitRequest, Outcome};
-use serde_json::json;
-use vendor_site::{SiteConfig, VendorSite};
+use konnector_engine::{EngineConfig, JobCode, KonnectorEngine, Outcome};
+
+use support::Built;
 
 /// The smallest konnector: a `_start` that returns.
 const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
-fn job(wasm: Arc<[u8]>, manifest: Arc<Manifest>, store: Arc<SqliteStore>) -> Job {
-    Job {
-        id: "bench".into(),
-        code: JobCode::Wasm(wasm),
-        manifest,
-        input: JobInput {
-            account: Some("bench-account".into()),
-            fields: json!({"login": "demo@example.com", "password": "demo-password"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            ..JobInput::default()
-        },
-        limits: LimitRequest::default(),
-        sink: store,
-        log_observer: None,
-    }
-}
-
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let site = runtime
-        .block_on(VendorSite::start(SiteConfig::default()))
-        .expect("fixture site");
-    let https = site.https_addr().expect("https listener");
-    let ca = tempfile::NamedTempFile::new().expect("CA file");
-    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 443,
-            target: https,
-        }],
-        allow_private: vec![https],
-        ca_files: vec![ca.path().to_owned()],
-        ..OperatorNetConfig::default()
-    };
+    let site = runtime.block_on(support::fixture_site());
+    let js_runtime = support::js_runtime();
     let config = EngineConfig {
-        network: Arc::new(network),
+        network: Arc::new(site.network.clone()),
+        js_runtime: Some(js_runtime.clone()),
         ..EngineConfig::default()
     };
     let engine = KonnectorEngine::new(config).expect("engine");
@@ -66,35 +34,56 @@ fn benches(c: &mut Criterion) {
     let store =
         Arc::new(SqliteStore::open(&db, &SqliteStore::default_files_dir(&db)).expect("store"));
 
-    let trivial: Arc<[u8]> = Arc::from(TRIVIAL.as_bytes());
-    let unprivileged = Arc::new(Manifest::unprivileged("trivial"));
+    let engine = &engine;
+    // Runs `built` once on the engine and checks that it succeeded.
+    let run = |built: &Built| {
+        let job = support::job(built, store.clone());
+        async move {
+            let report = engine.run(job).await.expect("runs");
+            assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+        }
+    };
+
+    let trivial = Built {
+        code: JobCode::Wasm(Arc::from(TRIVIAL.as_bytes())),
+        manifest: Arc::new(Manifest::unprivileged("trivial")),
+    };
     c.bench_function("trivial_job", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let report = engine
-                .run(job(trivial.clone(), unprivileged.clone(), store.clone()))
-                .await
-                .expect("runs");
-            assert_eq!(report.outcome, Outcome::Succeeded);
-        })
+        b.to_async(&runtime).iter(|| run(&trivial))
     });
 
-    // The sample after its first run, against the fixture site over HTTPS:
-    // log in, 3 pages, 12 PDF downloads, and 24 writes that change nothing.
-    let sample: Arc<[u8]> =
-        Arc::from(std::fs::read(konnector_tests::samples::RUST_BILLS_WASM).expect("sample built"));
-    let manifest = Arc::new(
-        Manifest::load(&konnector_tests::samples::dir("rust-bills").join("manifest.konnector"))
-            .expect("manifest"),
-    );
-    c.bench_function("rust_bills_second_run", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let report = engine
-                .run(job(sample.clone(), manifest.clone(), store.clone()))
-                .await
-                .expect("runs");
-            assert_eq!(report.outcome, Outcome::Succeeded);
-        })
+    // `console.log("hello")`, built as `konnector build` builds it: the
+    // runtime's instantiation, the evaluation of the bytecode, the log line
+    // and the report.
+    let js_hello = support::build(&support::input_dir("js-hello"), &js_runtime);
+    c.bench_function("js_trivial_job", |b| {
+        b.to_async(&runtime).iter(|| run(&js_hello))
     });
+
+    // The samples after their first run, against the fixture site over
+    // HTTPS: log in, 3 pages, 12 PDF downloads, 24 writes that change
+    // nothing, and the account data.
+    let rust_bills = Built {
+        code: JobCode::Wasm(Arc::from(
+            std::fs::read(konnector_tests::samples::RUST_BILLS_WASM).expect("sample built"),
+        )),
+        manifest: Arc::new(
+            Manifest::load(&konnector_tests::samples::dir("rust-bills").join("manifest.konnector"))
+                .expect("manifest"),
+        ),
+    };
+    runtime.block_on(run(&rust_bills));
+    c.bench_function("rust_bills_second_run", |b| {
+        b.to_async(&runtime).iter(|| run(&rust_bills))
+    });
+
+    let js_bills = support::build(&konnector_tests::samples::dir("js-bills"), &js_runtime);
+    runtime.block_on(run(&js_bills));
+    c.bench_function("js_bills_second_run", |b| {
+        b.to_async(&runtime).iter(|| run(&js_bills))
+    });
+
+    drop(site);
 }
 
 criterion_group!(job_benches, benches);
