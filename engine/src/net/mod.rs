@@ -50,6 +50,8 @@ mod policy;
 mod resolve;
 mod tls;
 
+pub(crate) use tls::tls_connector;
+
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]

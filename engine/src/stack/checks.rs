@@ -59,30 +59,9 @@ pub(crate) fn strip_reserved(doc: &mut Map<String, Value>) {
     doc.retain(|key, _| !key.starts_with('_'));
 }
 
-/// Compares two JSON values, numbers by value (`1` equals `1.0`, as in
-/// JavaScript) and objects regardless of key order.
-pub(crate) fn json_equal(left: &Value, right: &Value) -> bool {
-    match (left, right) {
-        (Value::Number(left), Value::Number(right)) => {
-            if let (Some(left), Some(right)) = (left.as_i64(), right.as_i64()) {
-                left == right
-            } else if let (Some(left), Some(right)) = (left.as_u64(), right.as_u64()) {
-                left == right
-            } else {
-                left.as_f64() == right.as_f64()
-            }
-        }
-        (Value::Array(left), Value::Array(right)) => {
-            left.len() == right.len()
-                && left
-                    .iter()
-                    .zip(right)
-                    .all(|(left, right)| json_equal(left, right))
-        }
-        (Value::Object(left), Value::Object(right)) => same_fields(left, right, |_| true),
-        _ => left == right,
-    }
-}
+/// Compares two JSON values as the embedded store does: numbers by value
+/// (`1` equals `1.0`) and objects regardless of key order.
+pub(crate) use crate::store::json_equal;
 
 /// Returns whether two bodies have the same fields and values,
 /// `cozyMetadata` and the reserved `_` fields aside.

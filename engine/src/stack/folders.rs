@@ -14,9 +14,9 @@ use crate::sink::SinkError;
 /// Id of the root folder, `/`.
 pub const ROOT_DIR_ID: &str = "io.cozy.files.root-dir";
 
-/// Maximum length of a file or folder name, in bytes of UTF-8: the embedded
-/// store's limit, kept here so that a konnector behaves alike on both sinks.
-pub const MAX_NAME_BYTES: usize = 255;
+#[cfg(test)]
+use crate::store::MAX_NAME_BYTES;
+pub(crate) use crate::store::{check_name, parse_dir_path};
 
 /// A file or folder as `/files` describes it.
 #[derive(Debug, Clone)]
@@ -50,47 +50,6 @@ impl Entry {
             path: field("path"),
         })
     }
-}
-
-/// Checks one file or folder name, returning why it is invalid.
-pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("it is empty");
-    }
-    if name == "." || name == ".." {
-        return Err("'.' and '..' are not names");
-    }
-    if name.contains('/') {
-        return Err("it contains '/'");
-    }
-    if name.contains('\0') {
-        return Err("it contains a NUL character");
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err("it is longer than 255 bytes");
-    }
-    Ok(())
-}
-
-/// Splits an absolute folder path (`/Administrative/Vendor`) into folder
-/// names. `/` gives none; one trailing `/` is allowed.
-pub(crate) fn parse_dir_path(path: &str) -> Result<Vec<String>, SinkError> {
-    let invalid =
-        |reason: &str| SinkError::Invalid(format!("folder path {path:?} is invalid: {reason}"));
-    let Some(relative) = path.strip_prefix('/') else {
-        return Err(invalid("it must start with '/'"));
-    };
-    let relative = relative.strip_suffix('/').unwrap_or(relative);
-    if relative.is_empty() {
-        return Ok(Vec::new());
-    }
-    relative
-        .split('/')
-        .map(|name| match check_name(name) {
-            Ok(()) => Ok(name.to_owned()),
-            Err(reason) => Err(invalid(&format!("folder name {name:?}: {reason}"))),
-        })
-        .collect()
 }
 
 /// Returns the absolute path made of `folders` (`/` when there is none).

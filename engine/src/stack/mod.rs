@@ -94,13 +94,14 @@ use serde_json::{Map, Value};
 use crate::sink::{DocumentSink, FileWrite, SinkError, WriteContext};
 use client::StackClient;
 
+pub use crate::store::MAX_NAME_BYTES;
 pub use config::{
     DEFAULT_BACKOFF_BASE_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_REQUEST_TIMEOUT_MS,
     MAX_ATTEMPTS_CEILING, MAX_BACKOFF_MS, RetryPolicy, StackConfig, StackConfigError, StackToken,
 };
 pub use documents::FIND_LIMIT;
 pub use error::StackError;
-pub use folders::{MAX_NAME_BYTES, ROOT_DIR_ID};
+pub use folders::ROOT_DIR_ID;
 pub use keys::MAX_UPSERT_KEYS;
 pub use transport::MAX_RESPONSE_BYTES;
 pub use writes::MAX_CONFLICT_ROUNDS;

@@ -16,15 +16,14 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
 use super::config::{StackConfig, StackConfigError};
+use crate::net::NetConfigError;
 
 /// Maximum size of one response body from the stack, in bytes (16 MiB). The
 /// largest responses are `_find` pages of at most 100 documents. A larger
@@ -269,42 +268,11 @@ where
     Ok(sender)
 }
 
-/// Builds a TLS connector that trusts `webpki-roots` and the certificates
-/// in `ca_files` (PEM), offering HTTP/1.1 only.
+/// Builds the TLS connector of the guest's HTTP client (`webpki-roots` and
+/// the PEM certificates of `ca_files`, HTTP/1.1 only) for the stack.
 fn tls_connector(ca_files: &[impl AsRef<Path>]) -> Result<TlsConnector, StackConfigError> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    for path in ca_files {
-        add_ca_file(&mut roots, path.as_ref())?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| StackConfigError::Tls(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), StackConfigError> {
-    let failed = |reason: String| StackConfigError::CaFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let certificates =
-        CertificateDer::pem_file_iter(path).map_err(|error| failed(error.to_string()))?;
-    let mut added = 0;
-    for certificate in certificates {
-        let certificate = certificate.map_err(|error| failed(error.to_string()))?;
-        roots
-            .add(certificate)
-            .map_err(|error| failed(format!("invalid CA certificate: {error}")))?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err(failed("no PEM certificate in the file".into()));
-    }
-    Ok(())
+    crate::net::tls_connector(ca_files).map_err(|error| match error {
+        NetConfigError::CaFile { path, reason } => StackConfigError::CaFile { path, reason },
+        other => StackConfigError::Tls(other.to_string()),
+    })
 }

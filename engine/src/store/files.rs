@@ -32,7 +32,7 @@ pub(super) const ROOT_DIR_ID: &str = "io.cozy.files.root-dir";
 
 /// Maximum length of a file or folder name, in bytes of UTF-8: the limit of
 /// most Linux file systems, since each name is also a name on disk.
-pub(super) const MAX_NAME_BYTES: usize = 255;
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// MIME type used when the guest gives none, as the stack does.
 const DEFAULT_MIME: &str = "application/octet-stream";
@@ -160,8 +160,10 @@ pub(super) fn content_path(
     Ok(Some(disk_path(&shared.files_dir, &folders, name)))
 }
 
-/// Checks one file or folder name, returning why it is invalid.
-pub(super) fn check_name(name: &str) -> Result<(), &'static str> {
+/// Checks one file or folder name, returning why it is invalid. The stack
+/// sink checks names with it too, so a konnector behaves alike on both
+/// sinks.
+pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("it is empty");
     }
@@ -182,7 +184,7 @@ pub(super) fn check_name(name: &str) -> Result<(), &'static str> {
 
 /// Splits an absolute folder path (`/Administrative/Vendor`) into folder
 /// names. `/` gives none; one trailing `/` is allowed.
-pub(super) fn parse_dir_path(path: &str) -> Result<Vec<String>, SinkError> {
+pub(crate) fn parse_dir_path(path: &str) -> Result<Vec<String>, SinkError> {
     let invalid =
         |reason: &str| SinkError::Invalid(format!("folder path {path:?} is invalid: {reason}"));
     let Some(relative) = path.strip_prefix('/') else {

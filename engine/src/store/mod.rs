@@ -30,6 +30,10 @@
 //!   the files folder, after the names have been checked.
 
 mod files;
+
+pub use files::MAX_NAME_BYTES;
+pub(crate) use files::{check_name, parse_dir_path};
+pub(crate) use sqlite::json_equal;
 mod revision;
 mod sqlite;
 mod writes;

@@ -327,7 +327,7 @@ impl KeyPath {
 
 /// Compares two JSON values, numbers by value (`1` equals `1.0`, as in
 /// JavaScript) and objects regardless of key order.
-pub(super) fn json_equal(left: &Value, right: &Value) -> bool {
+pub(crate) fn json_equal(left: &Value, right: &Value) -> bool {
     match (left, right) {
         (Value::Number(left), Value::Number(right)) => {
             if let (Some(left), Some(right)) = (left.as_i64(), right.as_i64()) {

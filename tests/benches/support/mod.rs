@@ -7,7 +7,7 @@ use std::sync::Arc;
 use konnector_engine::host_api::JobInput;
 use konnector_engine::host_api::artifact;
 use konnector_engine::manifest::Manifest;
-use konnector_engine::net::{ConnectTo, OperatorNetConfig};
+use konnector_engine::net::OperatorNetConfig;
 use konnector_engine::sink::DocumentSink;
 use konnector_engine::{Job, JobCode, LimitRequest};
 use konnector_toolchain::BuildOptions;
@@ -111,19 +111,7 @@ pub async fn fixture_site() -> FixtureSite {
     let site = VendorSite::start(SiteConfig::default())
         .await
         .expect("fixture site");
-    let https = site.https_addr().expect("https listener");
-    let ca = tempfile::NamedTempFile::new().expect("CA file");
-    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 443,
-            target: https,
-        }],
-        allow_private: vec![https],
-        ca_files: vec![ca.path().to_owned()],
-        ..OperatorNetConfig::default()
-    };
+    let (network, ca) = konnector_tests::vendor::https_network(&site);
     FixtureSite {
         _site: site,
         network,

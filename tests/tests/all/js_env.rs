@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use konnector_engine::host_api::JobInput;
 use konnector_engine::manifest::Manifest;
-use konnector_engine::net::{ConnectTo, OperatorNetConfig};
 use konnector_engine::{EngineConfig, JobReport, KonnectorEngine, LimitRequest, Outcome};
 use serde_json::json;
 use vendor_site::{SiteConfig, VendorSite};
@@ -56,15 +55,7 @@ async fn site() -> Site {
         ..SiteConfig::default()
     };
     let site = VendorSite::start(config).await.expect("vendor site starts");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 80,
-            target: site.http_addr(),
-        }],
-        allow_private: vec![site.http_addr()],
-        ..OperatorNetConfig::default()
-    };
+    let network = konnector_tests::vendor::http_network(&site);
     let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
     let engine = KonnectorEngine::new(EngineConfig {
         cache_dir: Some(cache_dir),

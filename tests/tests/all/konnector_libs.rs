@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use konnector_engine::host_api::{JobInput, artifact};
 use konnector_engine::manifest::Manifest;
-use konnector_engine::net::{ConnectTo, OperatorNetConfig};
+use konnector_engine::net::OperatorNetConfig;
 use konnector_engine::{
     EngineConfig, Job, JobCode, JobReport, KonnectorEngine, LimitRequest, Outcome,
 };
-use konnector_tests::samples;
+use konnector_tests::{samples, vendor};
 use konnector_toolchain::{BuildOptions, build_konnector};
 use serde_json::{Value, json};
 use vendor_site::{SiteConfig, VendorSite};
@@ -79,19 +79,7 @@ async fn https_site(config: SiteConfig) -> Site {
     let site = VendorSite::start(config)
         .await
         .expect("fixture site starts");
-    let https = site.https_addr().expect("https listener");
-    let ca = tempfile::NamedTempFile::new().expect("CA file");
-    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 443,
-            target: https,
-        }],
-        allow_private: vec![https],
-        ca_files: vec![ca.path().to_owned()],
-        ..OperatorNetConfig::default()
-    };
+    let (network, ca) = vendor::https_network(&site);
     Site {
         engine: engine(network),
         site,
@@ -109,15 +97,7 @@ async fn http_site() -> Site {
     let site = VendorSite::start(config)
         .await
         .expect("fixture site starts");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 80,
-            target: site.http_addr(),
-        }],
-        allow_private: vec![site.http_addr()],
-        ..OperatorNetConfig::default()
-    };
+    let network = vendor::http_network(&site);
     Site {
         engine: engine(network),
         site,

@@ -58,7 +58,7 @@ impl Sample {
             .expect("sample manifest")
     }
 
-    /// The sample's code: the module cargo built, or the JavaScript
+    /// Returns the sample's code: the module cargo built, or the JavaScript
     /// sample built once per test process into an artifact, as `konnector
     /// build` does.
     fn code(self) -> JobCode {
@@ -107,19 +107,7 @@ async fn vendor(config: SiteConfig) -> Vendor {
     let site = VendorSite::start(config)
         .await
         .expect("fixture site starts");
-    let https = site.https_addr().expect("https listener");
-    let ca = tempfile::NamedTempFile::new().expect("CA file");
-    std::fs::write(ca.path(), site.ca_pem()).expect("write CA");
-    let network = OperatorNetConfig {
-        connect_to: vec![ConnectTo {
-            host: "vendor.example".into(),
-            port: 443,
-            target: https,
-        }],
-        allow_private: vec![https],
-        ca_files: vec![ca.path().to_owned()],
-        ..OperatorNetConfig::default()
-    };
+    let (network, ca) = konnector_tests::vendor::https_network(&site);
     Vendor {
         site,
         engine: engine(network),
@@ -359,7 +347,7 @@ async fn sample_fuel_is_pinned() {
 
 #[tokio::test]
 async fn jobs_never_share_cookies_or_fields() {
-    // A job of the JavaScript sample logs in, so its cookie jar holds a
+    // A job of the JavaScript sample logs in, so its cookie jar contains a
     // session. A later job of the same konnector, on the same engine, with
     // other fields, must see its own fields and no session: the site sends
     // it back to the login page.
