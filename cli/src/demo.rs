@@ -211,8 +211,9 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How this command was invoked (`target/release/konnector`, say), so
-/// that the commands the demo prints run as they are.
+/// Returns how this command was invoked (such as
+/// `target/release/konnector`), so that the commands the demo prints run
+/// as they are.
 fn program_name() -> String {
     std::env::args()
         .next()

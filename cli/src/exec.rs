@@ -66,8 +66,8 @@ pub(crate) fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     match result {
         Ok(code) => Ok(code),
         Err(error) => {
-            // The stack reads standard output: say why there, then end the
-            // job with a code it knows.
+            // The stack reads standard output, so the reason goes there,
+            // then a critical line ends the job with a code it knows.
             output::engine_error(&format!("{error:#}"));
             output::critical(SETUP_ERROR_CODE);
             eprintln!("error: {error:#}");
@@ -215,8 +215,8 @@ async fn account_fields(
     Ok(fields)
 }
 
-/// The (host, port) origin of the stack's URL, which guest fetches may not
-/// reach.
+/// Returns the (host, port) origin of the stack's URL, which guest fetches
+/// may not reach.
 fn origin(url: &str) -> anyhow::Result<(String, u16)> {
     let (scheme, rest) = url
         .split_once("://")

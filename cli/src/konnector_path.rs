@@ -28,7 +28,7 @@ pub(crate) struct Konnector {
 }
 
 impl Konnector {
-    /// Whether it runs on the JavaScript runtime.
+    /// Returns whether it runs on the JavaScript runtime.
     pub(crate) fn is_javascript(&self) -> bool {
         matches!(self.code, JobCode::JavaScript { .. })
     }
@@ -94,8 +94,8 @@ fn from_artifact(bytes: Vec<u8>, path: &Path, beside: Option<&Path>) -> anyhow::
     let parsed = artifact::parse(&bytes)
         .with_context(|| format!("{} is not a valid konnector artifact", path.display()))?;
     if let (Some(text), Some(beside)) = (&parsed.manifest, beside) {
-        // The manifest beside the artifact is the one the person or the
-        // stack sees; one that grants something else must not win silently.
+        // The person and the stack read the manifest beside the artifact, so
+        // an embedded one that grants something else must not win silently.
         let inside: Option<serde_json::Value> = serde_json::from_str(text).ok();
         let outside: Option<serde_json::Value> = std::fs::read_to_string(beside)
             .ok()

@@ -408,7 +408,7 @@ fn demo_imports_then_adds_nothing() {
     );
     assert!(work.path().join("demo/konnector.sqlite").is_file());
 
-    // A folder that holds something else is not emptied.
+    // A folder that contains something else is not emptied.
     std::fs::create_dir(work.path().join("precious")).expect("mkdir");
     std::fs::write(work.path().join("precious/notes.txt"), "keep").expect("write");
     let refused = konnector(&["demo", "--dir", "precious"], work.path());

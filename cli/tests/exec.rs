@@ -111,8 +111,8 @@ fn slug(folder: &Path) -> String {
     manifest["slug"].as_str().expect("slug").to_owned()
 }
 
-/// The folder the stack would prepare for the JavaScript sample: its
-/// artifact and manifest, built once per test process.
+/// Returns the folder the stack would prepare for the JavaScript sample:
+/// its artifact and manifest, built once per test process.
 fn sample_folder() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
@@ -262,8 +262,8 @@ fn bad_credentials_end_login_failed() {
 fn stack_errors_for_a_while_lose_nothing() {
     let world = world("demo-password");
     let token = world.konnector_token();
-    // The first requests (the account, then writes) answer 500; the sink
-    // retries them with backoff.
+    // The first requests (the account, then writes) get a 500 response;
+    // the sink retries them with backoff.
     world.stack.fail_next(3, 500);
     let output = world.exec(&sample_folder(), &token);
     let (result, lines) = stack_result(&output);
@@ -461,10 +461,10 @@ fn engine_is_narrower_than_the_token() {
 }
 
 #[test]
-fn slow_stack_cannot_hold_exec_past_its_time_limit() {
+fn slow_stack_meets_time_limit() {
     let world = world("demo-password");
     let token = world.konnector_token();
-    // Every answer of the stack, the account's first, takes longer than
+    // Every response of the stack, the account's first, takes longer than
     // the whole time limit.
     world.stack.set_latency(Duration::from_secs(30));
     let started = std::time::Instant::now();

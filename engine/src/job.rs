@@ -37,8 +37,8 @@ const MAX_TRAP_MESSAGE_BYTES: usize = 16 * 1024;
 pub struct Job {
     /// The job's id; also given to the guest and put in every log event.
     pub id: String,
-    /// What the job runs: a module, or JavaScript bytecode for the engine's
-    /// runtime.
+    /// The code the job runs: a module, or JavaScript bytecode for the
+    /// engine's runtime.
     pub code: JobCode,
     /// The konnector's manifest; [`Manifest::unprivileged`] for a module
     /// without one.
@@ -54,7 +54,7 @@ pub struct Job {
     pub log_observer: Option<LineObserver>,
 }
 
-/// What a job runs.
+/// The code a job runs.
 #[derive(Clone)]
 pub enum JobCode {
     /// A WebAssembly module (binary or WAT text) that is a WASI preview 1

@@ -53,11 +53,11 @@ const CUSTOM_SECTION_ID: u8 = 0;
 pub struct Artifact {
     /// The manifest's JSON text; `None` for a plain module.
     pub manifest: Option<String>,
-    /// What the artifact runs.
+    /// The code the artifact runs.
     pub kind: ArtifactKind,
 }
 
-/// What an artifact runs.
+/// The kind of code an artifact runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArtifactKind {
     /// A WebAssembly module: the artifact's own bytes.
@@ -71,7 +71,7 @@ pub enum ArtifactKind {
     },
 }
 
-/// Why bytes are not a valid artifact.
+/// The reason bytes are not a valid artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactError(String);
 
@@ -100,10 +100,10 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 ///
 /// # Errors
 ///
-/// When the bytes are not a WebAssembly binary, a section runs past the
-/// end, a konnector section appears twice or is not UTF-8 where text is
-/// expected, or a JavaScript artifact has a standard section (code) or
-/// lacks its runtime section.
+/// When the bytes are not a WebAssembly binary, or a section runs past the
+/// end. When a konnector section appears twice or is not UTF-8 where text
+/// is expected. When a JavaScript artifact has a standard section (code)
+/// or lacks its runtime section.
 pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
     if !is_binary(bytes) {
         return Err(invalid(

@@ -103,7 +103,7 @@ pub enum ArtifactBuildError {
     Check(String),
 }
 
-/// What [`build_konnector`] needs besides the folder.
+/// The settings of [`build_konnector`] besides the folder.
 pub struct BuildOptions<'a> {
     /// Target folder of cargo builds of Rust konnectors.
     pub cargo_target_dir: PathBuf,

@@ -101,7 +101,7 @@ impl CozyEnv {
         })
     }
 
-    /// The account id of `COZY_FIELDS`.
+    /// Returns the account id of `COZY_FIELDS`.
     pub(crate) fn account(&self) -> anyhow::Result<&str> {
         match self.fields.get("account") {
             Some(Value::String(id)) if !id.is_empty() => Ok(id),
@@ -111,7 +111,7 @@ impl CozyEnv {
         }
     }
 
-    /// The `folder_to_save` id of `COZY_FIELDS`, if any.
+    /// Returns the `folder_to_save` id of `COZY_FIELDS`, if any.
     pub(crate) fn folder_to_save(&self) -> Option<&str> {
         self.fields
             .get("folder_to_save")
@@ -143,9 +143,9 @@ fn read_payload(text: &str, folder: &Path) -> anyhow::Result<String> {
         bail!("COZY_PAYLOAD {text:?} must name a file of the konnector's folder, without any /");
     }
     let path = folder.join(name);
-    // The stack writes a regular file; a link, a FIFO or a device there is
-    // refused before it is opened, so it can neither block nor point out of
-    // the folder.
+    // The stack writes a regular file. A link, a FIFO or a device there is
+    // rejected before it is opened, so it can neither block nor point out
+    // of the folder.
     let metadata = std::fs::symlink_metadata(&path)
         .with_context(|| format!("failed to read the payload file {}", path.display()))?;
     if !metadata.file_type().is_file() {

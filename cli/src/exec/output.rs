@@ -4,10 +4,10 @@
 //! on the final `critical` line. The stack takes a job's error from the
 //! first `critical` line, else from the last `error` line, even when the
 //! process exits with 0. So only the engine writes those two types: guest
-//! log lines become `debug`, `info` or `warning` lines (a guest's error
-//! and critical lines included), and guest text only ever appears
-//! JSON-encoded inside `message`, where no newline or quote can end the
-//! line or start another.
+//! log lines become `debug`, `info` or `warning` lines, a guest's error
+//! and critical lines included. Guest text only ever appears JSON-encoded
+//! inside `message`, where no newline or quote can end the line or start
+//! another.
 
 use std::io::Write;
 
@@ -81,7 +81,7 @@ fn cut(text: &str) -> &str {
     }
 }
 
-/// The current time as RFC 3339 in UTC, with milliseconds.
+/// Returns the current time as RFC 3339 in UTC, with milliseconds.
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -152,8 +152,8 @@ impl Connector {
                     .connect(server_name, stream)
                     .await
                     .map_err(|error| {
-                        // A certificate from an unknown CA is what a test
-                        // server with its own CA gives: say how to trust it.
+                        // A test server with its own CA gives a certificate
+                        // from an unknown issuer, so the hint names the fix.
                         let text = error.to_string();
                         let hint = if text.contains("UnknownIssuer") {
                             "; the certificate's CA is not trusted, and only the operator can add one, with --ca-file"

@@ -152,7 +152,7 @@ pub(crate) struct StackClient {
     authorization: HeaderValue,
     /// The token's bytes, removed from every response body before it is
     /// used, so that a stack that echoes the request's headers in an error
-    /// cannot pass the token on to a message the guest or a log sees.
+    /// cannot pass the token on to a guest message or a log line.
     secret: Vec<u8>,
     retry: RetryPolicy,
     transport: Transport,

@@ -1,7 +1,7 @@
 // The vendor's customer site: logging in, listing bills, downloading PDFs.
 //
-// The pages are small and regular, so a few regular expressions read them;
-// a konnector for a less regular site would bundle an HTML parser such as
+// The pages are small and regular, so a few regular expressions read them.
+// A konnector for a less regular site would bundle an HTML parser such as
 // cheerio.
 
 import { errors, log } from "konnector:host";
@@ -61,7 +61,7 @@ export class Vendor {
   async download(path) {
     const response = await get(new URL(path, BASE_URL).href);
     if (response.status !== 200) {
-      throw fail(errors.FILE_DOWNLOAD_FAILED, `${path} answered status ${response.status}`);
+      throw fail(errors.FILE_DOWNLOAD_FAILED, `${path} returned status ${response.status}`);
     }
     return new Uint8Array(await response.arrayBuffer());
   }
@@ -81,7 +81,7 @@ async function send(url, init) {
     throw fail(errors.VENDOR_DOWN, `${init.method} ${url} failed: ${error.message}`);
   }
   if (response.status >= 500) {
-    throw fail(errors.VENDOR_DOWN, `${url} answered status ${response.status}`);
+    throw fail(errors.VENDOR_DOWN, `${url} returned status ${response.status}`);
   }
   log("debug", `${init.method} ${url} -> ${response.status}`);
   return response;

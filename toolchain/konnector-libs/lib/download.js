@@ -75,8 +75,8 @@ async function downloadToFile(entry, file, options = {}) {
 }
 
 // Has the host download `request` (request options) into the store as
-// `file`. The size is not known here, and the type is the file's or the
-// one its name implies; the host uses the response's when neither is.
+// `file`. The size is not known here. The type is the file's, or the one
+// its name implies, and the host uses the response's when neither is.
 async function downloadInHost(request, file) {
   const target = requestUrl(request);
   let saved;

@@ -68,7 +68,7 @@ pub(super) fn npm(dir: &Path, subcommand: &str, options: &[&str]) -> Result<(), 
     })
 }
 
-/// Returns the lines of npm's output that say what failed: its `npm error`
+/// Returns the lines of npm's output that name the failure: its `npm error`
 /// lines up to its usage text (which `npm ci` prints after the cause), else
 /// the last lines.
 fn npm_errors(stderr: &str) -> String {
