@@ -6,6 +6,8 @@
 //! result buffer. A malformed argument is [`Status::InvalidArgument`] with a
 //! message; nothing a guest passes can make a host function panic.
 
+mod cookies;
+
 use std::sync::Arc;
 
 use konnector_host_api::{
@@ -135,6 +137,29 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
             answer(host, result)
         },
     )?;
+    linker.func_wrap(
+        abi::JS_IMPORT_MODULE,
+        abi::JS_DEPENDENCIES,
+        |mut caller: Caller<'_, JobState>| -> i32 {
+            let host = &mut caller.data_mut().host;
+            let result = match &host.dependencies {
+                Some(dependencies) => Ok(dependencies.bytecode.clone()),
+                None => Err(Refusal(
+                    Status::Unsupported,
+                    "the konnector has no dependency bundle".into(),
+                )),
+            };
+            answer(host, result)
+        },
+    )?;
+    linker.func_wrap(abi::JS_IMPORT_MODULE, abi::JS_PRELOAD_PLAN, || -> i32 {
+        Status::Unsupported as i32
+    })?;
+    linker.func_wrap(
+        abi::JS_IMPORT_MODULE,
+        abi::JS_PRELOAD_STEP,
+        |_: i32, _: i32| -> i32 { Status::Unsupported as i32 },
+    )?;
     for name in ["source", "source_name"] {
         linker.func_wrap(abi::BUILD_IMPORT_MODULE, name, || -> i32 {
             Status::Unsupported as i32
@@ -178,6 +203,8 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<JobState>> {
             Box::new(file_download(caller, req_ptr, req_len, body_ptr, body_len))
         },
     )?;
+    linker.func_wrap(module, abi::COOKIE_LIST, cookies::cookie_list)?;
+    linker.func_wrap(module, abi::COOKIE_SET, cookies::cookie_set)?;
     linker.func_wrap_async(module, abi::ACCOUNT_DATA_GET, |caller, (): ()| {
         Box::new(account_data_get(caller))
     })?;
@@ -211,7 +238,7 @@ pub(crate) fn check_module(module: &Module) -> Option<Outcome> {
         }
         let known = match from {
             abi::IMPORT_MODULE => abi::FUNCTIONS.contains(&name),
-            abi::JS_IMPORT_MODULE => name == abi::JS_SCRIPT,
+            abi::JS_IMPORT_MODULE => abi::JS_FUNCTIONS.contains(&name),
             abi::BUILD_IMPORT_MODULE => abi::BUILD_FUNCTIONS.contains(&name),
             WASI_MODULE => true,
             _ => false,
@@ -546,63 +573,98 @@ async fn file_download(
             .http
             .client()
             .map_err(|reason| Refusal(Status::Unsupported, reason))?;
-        let request = FetchRequest::from_guest(download.request, body);
-        Ok((client, request, download.file, dir_path))
+        Ok(Download {
+            client,
+            request: FetchRequest::from_guest(download.request, body),
+            file: download.file,
+            dir_path,
+            keep_existing: download.keep_existing,
+        })
     })();
     let result = match admitted {
-        Ok((client, request, file, dir_path)) => match client.fetch(request).await {
-            Err(error) => {
-                tracing::debug!(
-                    kind = error.kind().name(),
-                    url = error.url(),
-                    reason = error.reason(),
-                    "download failed"
-                );
-                Err(Refusal(error.kind().status(), error.to_string()))
-            }
-            Ok(response) if !(200..300).contains(&response.status) => Err(Refusal(
-                Status::Network,
-                format!(
-                    "download of {} failed: the server answered status {}, so file {} was not saved",
-                    response.url, response.status, file.name
-                ),
-            )),
-            Ok(response) => {
-                let host = &mut caller.data_mut().host;
-                let size = response.body.len() as u64;
-                if size > MAX_FILE_BYTES as u64
-                    || host.file_bytes.saturating_add(size) > host.max_file_bytes
-                {
-                    Err(Refusal(
-                        Status::LimitExceeded,
-                        format!(
-                            "the download of {} is {size} bytes, which would pass the job's limit of {} bytes of files",
-                            response.url, host.max_file_bytes
-                        ),
-                    ))
-                } else {
-                    host.file_bytes += size;
-                    let content_type = file
-                        .content_type
-                        .clone()
-                        .or_else(|| response_content_type(&response.headers))
-                        .unwrap_or_else(|| guess_content_type(&file.name).to_owned());
-                    let write = FileWrite {
-                        dir_path,
-                        name: file.name,
-                        content_type,
-                        metadata: file.metadata,
-                        bytes: response.body,
-                    };
-                    let (sink, context) = sink_of(&caller);
-                    let written = sink.save_file(&context, write).await;
-                    record_write(&mut caller.data_mut().host, written)
-                }
-            }
-        },
+        Ok(download) => download_into_sink(&mut caller, download).await,
         Err(refusal) => Err(refusal),
     };
     Ok(answer(&mut caller.data_mut().host, result))
+}
+
+/// An admitted `file_download`.
+struct Download {
+    client: Arc<crate::net::HttpClient>,
+    request: FetchRequest,
+    file: FileRequest,
+    dir_path: String,
+    keep_existing: bool,
+}
+
+/// Downloads the file, unless it is there already and the guest asked to
+/// keep it, and saves it in the sink.
+async fn download_into_sink(
+    caller: &mut Caller<'_, JobState>,
+    download: Download,
+) -> Result<Vec<u8>, Refusal> {
+    let Download {
+        client,
+        request,
+        file,
+        dir_path,
+        keep_existing,
+    } = download;
+    if keep_existing {
+        let (sink, context) = sink_of(caller);
+        let found = sink.find_file(&context, &dir_path, &file.name).await?;
+        if let Some(found) = found {
+            tracing::trace!(id = found.id, "file already saved; download skipped");
+            return record_write(&mut caller.data_mut().host, Ok(found));
+        }
+    }
+
+    let response = client.fetch(request).await.map_err(|error| {
+        tracing::debug!(
+            kind = error.kind().name(),
+            url = error.url(),
+            reason = error.reason(),
+            "download failed"
+        );
+        Refusal(error.kind().status(), error.to_string())
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(Refusal(
+            Status::Network,
+            format!(
+                "download of {} failed: the server answered status {}, so file {} was not saved",
+                response.url, response.status, file.name
+            ),
+        ));
+    }
+
+    let host = &mut caller.data_mut().host;
+    let size = response.body.len() as u64;
+    if size > MAX_FILE_BYTES as u64 || host.file_bytes.saturating_add(size) > host.max_file_bytes {
+        return Err(Refusal(
+            Status::LimitExceeded,
+            format!(
+                "the download of {} is {size} bytes, which would pass the job's limit of {} bytes of files",
+                response.url, host.max_file_bytes
+            ),
+        ));
+    }
+    host.file_bytes += size;
+    let content_type = file
+        .content_type
+        .clone()
+        .or_else(|| response_content_type(&response.headers))
+        .unwrap_or_else(|| guess_content_type(&file.name).to_owned());
+    let write = FileWrite {
+        dir_path,
+        name: file.name,
+        content_type,
+        metadata: file.metadata,
+        bytes: response.body,
+    };
+    let (sink, context) = sink_of(caller);
+    let written = sink.save_file(&context, write).await;
+    record_write(&mut caller.data_mut().host, written)
 }
 
 /// Returns the MIME type of a response's `Content-Type` header, without

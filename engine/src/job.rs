@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use konnector_host_api::JobInput;
-use konnector_host_api::artifact::{self, ArtifactKind};
+use konnector_host_api::artifact::{self, ArtifactKind, JsDependencies};
 use tracing::Instrument;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::I32Exit;
@@ -69,6 +69,9 @@ pub enum JobCode {
         /// SHA-256 digest of the runtime module that compiled it; the job
         /// is refused unless it is the engine's runtime.
         runtime: [u8; 32],
+        /// The konnector's bundled npm dependencies, which the runtime reads
+        /// through `konnector_js_v1::dependencies`.
+        dependencies: Option<Arc<JsDependencies>>,
     },
 }
 
@@ -79,9 +82,14 @@ impl JobCode {
     pub fn from_artifact(bytes: Arc<[u8]>, artifact: ArtifactKind) -> JobCode {
         match artifact {
             ArtifactKind::Module => JobCode::Wasm(bytes),
-            ArtifactKind::JavaScript { bytecode, runtime } => JobCode::JavaScript {
+            ArtifactKind::JavaScript {
+                bytecode,
+                runtime,
+                dependencies,
+            } => JobCode::JavaScript {
                 bytecode: Arc::from(bytecode),
                 runtime,
+                dependencies: dependencies.map(Arc::new),
             },
         }
     }
@@ -91,10 +99,17 @@ impl std::fmt::Debug for JobCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JobCode::Wasm(wasm) => write!(f, "Wasm({} bytes)", wasm.len()),
-            JobCode::JavaScript { bytecode, runtime } => write!(
+            JobCode::JavaScript {
+                bytecode,
+                runtime,
+                dependencies,
+            } => write!(
                 f,
-                "JavaScript({} bytes for runtime {})",
+                "JavaScript({} bytes and {} bytes of dependencies for runtime {})",
                 bytecode.len(),
+                dependencies
+                    .as_ref()
+                    .map_or(0, |dependencies| dependencies.bytecode.len()),
                 &artifact::hex(runtime)[..16]
             ),
         }
@@ -115,6 +130,9 @@ pub(crate) struct HostState {
     pub(crate) result: Vec<u8>,
     /// The job's QuickJS bytecode, for a JavaScript konnector.
     pub(crate) script: Option<Arc<[u8]>>,
+    /// The konnector's dependency bundle, for a JavaScript konnector that
+    /// has one.
+    pub(crate) dependencies: Option<Arc<JsDependencies>>,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) sink: Arc<dyn DocumentSink>,
     pub(crate) write_context: WriteContext,
@@ -210,19 +228,35 @@ impl KonnectorEngine {
 
     async fn run_job(&self, job: Job) -> Result<JobReport, EngineError> {
         let limits = Limits::default().with_requests(&job.limits, &self.config.ceiling)?;
-        let (prepared, script) = match &job.code {
-            JobCode::Wasm(wasm) => (self.prepare(wasm)?, None),
-            JobCode::JavaScript { bytecode, runtime } => {
-                // The bytecode is copied into the job's result buffer whole,
-                // so its size is capped before anything runs.
-                if bytecode.len() > artifact::MAX_BYTECODE_BYTES {
-                    return Err(EngineError::InvalidModule(wasmtime::Error::msg(format!(
-                        "the JavaScript bytecode is {} bytes, more than the maximum of {} bytes",
-                        bytecode.len(),
-                        artifact::MAX_BYTECODE_BYTES
-                    ))));
+        let (prepared, script, dependencies) = match &job.code {
+            JobCode::Wasm(wasm) => (self.prepare(wasm)?, None, None),
+            JobCode::JavaScript {
+                bytecode,
+                runtime,
+                dependencies,
+            } => {
+                // The bytecodes are copied into the job's result buffer
+                // whole, so their sizes are capped before anything runs.
+                let sizes = [
+                    ("bytecode", bytecode.len()),
+                    (
+                        "dependency bytecode",
+                        dependencies.as_ref().map_or(0, |found| found.bytecode.len()),
+                    ),
+                ];
+                for (what, size) in sizes {
+                    if size > artifact::MAX_BYTECODE_BYTES {
+                        return Err(EngineError::InvalidModule(wasmtime::Error::msg(format!(
+                            "the JavaScript {what} is {size} bytes, more than the maximum of {} bytes",
+                            artifact::MAX_BYTECODE_BYTES
+                        ))));
+                    }
                 }
-                (self.js_runtime(runtime)?, Some(bytecode.clone()))
+                (
+                    self.js_runtime(runtime)?,
+                    Some(bytecode.clone()),
+                    dependencies.clone(),
+                )
             }
         };
         tracing::debug!(module = %hex::encode(&prepared.digest[..8]), source = ?prepared.source, "module ready");
@@ -283,6 +317,7 @@ impl KonnectorEngine {
         host.max_request_body_bytes = self.config.net_limits.max_request_body_bytes;
         host.write_context.deadline = Some(backstop);
         host.script = script;
+        host.dependencies = dependencies;
         let state = JobState {
             wasi: wasi_context(&job.manifest.slug, &log),
             limiter: JobLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
@@ -388,6 +423,7 @@ fn host_state(
         input_json: serde_json::to_vec(input).unwrap_or_default(),
         result: Vec::new(),
         script: None,
+        dependencies: None,
         manifest: manifest.clone(),
         sink,
         write_context,

@@ -125,6 +125,17 @@ pub trait DocumentSink: Send + Sync {
         file: FileWrite,
     ) -> Result<WriteResult, SinkError>;
 
+    /// Returns the file `name` in the folder `dir_path` as a write that left
+    /// it [`WriteStatus::Unchanged`](konnector_host_api::WriteStatus::Unchanged),
+    /// or `None` when there is no such file. Reads only that one path, giving
+    /// up at `ctx.deadline`.
+    async fn find_file(
+        &self,
+        ctx: &WriteContext,
+        dir_path: &str,
+        name: &str,
+    ) -> Result<Option<WriteResult>, SinkError>;
+
     /// Returns the saved data of account `account_id` (`{}` when none),
     /// giving up at `ctx.deadline`.
     async fn account_data(

@@ -12,7 +12,11 @@
 //!   QuickJS bytecode, and [`JS_RUNTIME_SECTION`] naming the runtime that
 //!   compiled it. The engine runs that bytecode in its shared QuickJS
 //!   runtime module, so an artifact is small (no copy of QuickJS) and cannot
-//!   bring code of its own.
+//!   bring code of its own. A konnector with npm dependencies carries them
+//!   apart from its own code: [`JS_DEPENDENCIES_SECTION`] has their
+//!   bundle's bytecode and [`JS_PRELOAD_SECTION`] the [`PreloadPlan`] that
+//!   says which of them the engine evaluates once, into a snapshot of the
+//!   konnector, rather than in every job.
 //!
 //! QuickJS bytecode is tied to the runtime build that wrote it, and
 //! QuickJS trusts bytecode, so the engine runs a JavaScript artifact only
@@ -25,6 +29,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Custom section holding the manifest (`manifest.konnector`, JSON text).
 pub const MANIFEST_SECTION: &str = "konnector.manifest";
 /// Custom section holding a JavaScript konnector's QuickJS bytecode.
@@ -32,6 +38,13 @@ pub const JS_BYTECODE_SECTION: &str = "konnector.js.bytecode";
 /// Custom section naming the runtime that compiled the bytecode: the text
 /// `konnector_js_v1 sha256:<64 hex digits>`.
 pub const JS_RUNTIME_SECTION: &str = "konnector.js.runtime";
+/// Custom section holding the QuickJS bytecode of a JavaScript konnector's
+/// dependency bundle: the npm packages its own code requires, each defined
+/// under the name it is required by.
+pub const JS_DEPENDENCIES_SECTION: &str = "konnector.js.dependencies";
+/// Custom section holding the [`PreloadPlan`] of the dependency bundle, as
+/// JSON.
+pub const JS_PRELOAD_SECTION: &str = "konnector.js.preload";
 
 /// Largest QuickJS bytecode an artifact may carry, in bytes (32 MiB, as
 /// for modules). The cheerio and moment bundle compiles to about 0.5 MiB.
@@ -64,11 +77,47 @@ pub enum ArtifactKind {
     Module,
     /// QuickJS bytecode for the runtime whose SHA-256 digest is `runtime`.
     JavaScript {
-        /// The bytecode.
+        /// The bytecode of the konnector's own code.
         bytecode: Vec<u8>,
         /// SHA-256 digest of the pre-initialised runtime module.
         runtime: [u8; 32],
+        /// The bundled npm dependencies, when the konnector has any.
+        dependencies: Option<JsDependencies>,
     },
+}
+
+/// The npm packages of a JavaScript konnector, bundled apart from its own
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsDependencies {
+    /// QuickJS bytecode of the bundle: a module that defines each package
+    /// under the name the konnector's code requires it by.
+    pub bytecode: Vec<u8>,
+    /// Which packages the engine evaluates ahead of time.
+    pub plan: PreloadPlan,
+}
+
+/// Which packages of a dependency bundle the engine evaluates once per
+/// konnector, before it snapshots the runtime, and which ones each job
+/// evaluates at their first `require`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreloadPlan {
+    /// Package names evaluated ahead of time, in this order.
+    pub evaluate: Vec<String>,
+    /// Packages that `konnector build` found it could not evaluate ahead of
+    /// time, with the reason.
+    #[serde(default)]
+    pub per_job: Vec<PerJobDependency>,
+}
+
+/// A package left to be evaluated in each job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerJobDependency {
+    /// The name the konnector's code requires it by.
+    pub name: String,
+    /// Why it cannot be evaluated ahead of time, such as `it reads the
+    /// clock while it loads`.
+    pub reason: String,
 }
 
 /// The reason bytes are not a valid artifact.
@@ -117,6 +166,8 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
     let mut manifest = None;
     let mut bytecode = None;
     let mut runtime = None;
+    let mut dependencies = None;
+    let mut preload = None;
     let mut standard_sections = 0usize;
     for section in sections(&bytes[8..]) {
         let section = section?;
@@ -127,6 +178,8 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
                     MANIFEST_SECTION => &mut manifest,
                     JS_BYTECODE_SECTION => &mut bytecode,
                     JS_RUNTIME_SECTION => &mut runtime,
+                    JS_DEPENDENCIES_SECTION => &mut dependencies,
+                    JS_PRELOAD_SECTION => &mut preload,
                     _ => continue,
                 };
                 if slot.replace(payload).is_some() {
@@ -143,6 +196,11 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
         })
         .transpose()?;
     let kind = match (bytecode, runtime) {
+        (None, None) if dependencies.is_some() || preload.is_some() => {
+            return Err(invalid(format!(
+                "the artifact has dependencies but no {JS_BYTECODE_SECTION} section"
+            )));
+        }
         (None, None) => ArtifactKind::Module,
         (Some(bytecode), Some(runtime)) => {
             if bytecode.len() > MAX_BYTECODE_BYTES {
@@ -159,6 +217,7 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
             ArtifactKind::JavaScript {
                 bytecode: bytecode.to_vec(),
                 runtime: parse_runtime(runtime)?,
+                dependencies: parse_dependencies(dependencies, preload)?,
             }
         }
         (Some(_), None) => {
@@ -176,13 +235,25 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
 }
 
 /// Writes a JavaScript artifact.
-pub fn write_js(manifest: &str, bytecode: &[u8], runtime: &[u8; 32]) -> Vec<u8> {
+pub fn write_js(
+    manifest: &str,
+    bytecode: &[u8],
+    runtime: &[u8; 32],
+    dependencies: Option<&JsDependencies>,
+) -> Vec<u8> {
     let runtime_text = format!("{JS_RUNTIME_PREFIX}{}", hex(runtime));
-    let mut out = Vec::with_capacity(bytecode.len() + manifest.len() + 256);
+    let extra = dependencies.map_or(0, |dependencies| dependencies.bytecode.len());
+    let mut out = Vec::with_capacity(bytecode.len() + extra + manifest.len() + 256);
     out.extend_from_slice(WASM_MAGIC);
     out.extend_from_slice(WASM_VERSION);
     push_custom_section(&mut out, JS_RUNTIME_SECTION, runtime_text.as_bytes());
     push_custom_section(&mut out, MANIFEST_SECTION, manifest.as_bytes());
+    if let Some(dependencies) = dependencies {
+        // A plan of strings always serializes.
+        let plan = serde_json::to_vec(&dependencies.plan).unwrap_or_default();
+        push_custom_section(&mut out, JS_PRELOAD_SECTION, &plan);
+        push_custom_section(&mut out, JS_DEPENDENCIES_SECTION, &dependencies.bytecode);
+    }
     push_custom_section(&mut out, JS_BYTECODE_SECTION, bytecode);
     out
 }
@@ -214,6 +285,39 @@ pub fn with_manifest(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, ArtifactErr
 /// Formats a runtime digest as the lower-case hex text artifacts carry.
 pub fn hex(digest: &[u8; 32]) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Reads the dependency sections, which come together or not at all.
+fn parse_dependencies(
+    bytecode: Option<&[u8]>,
+    plan: Option<&[u8]>,
+) -> Result<Option<JsDependencies>, ArtifactError> {
+    let (bytecode, plan) = match (bytecode, plan) {
+        (None, None) => return Ok(None),
+        (Some(bytecode), Some(plan)) => (bytecode, plan),
+        (Some(_), None) => {
+            return Err(invalid(format!(
+                "the artifact has a {JS_DEPENDENCIES_SECTION} section but no {JS_PRELOAD_SECTION} section"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(format!(
+                "the artifact has a {JS_PRELOAD_SECTION} section but no {JS_DEPENDENCIES_SECTION} section"
+            )));
+        }
+    };
+    if bytecode.len() > MAX_BYTECODE_BYTES {
+        return Err(invalid(format!(
+            "the dependency bytecode is {} bytes, more than the maximum of {MAX_BYTECODE_BYTES} bytes",
+            bytecode.len()
+        )));
+    }
+    let plan: PreloadPlan = serde_json::from_slice(plan)
+        .map_err(|error| invalid(format!("the {JS_PRELOAD_SECTION} section is invalid: {error}")))?;
+    Ok(Some(JsDependencies {
+        bytecode: bytecode.to_vec(),
+        plan,
+    }))
 }
 
 fn parse_runtime(payload: &[u8]) -> Result<[u8; 32], ArtifactError> {
@@ -344,22 +448,68 @@ mod tests {
     #[test]
     fn js_artifact_round_trips() {
         let runtime = [7u8; 32];
-        let bytes = write_js(r#"{"slug":"x"}"#, b"bytecode", &runtime);
+        let bytes = write_js(r#"{"slug":"x"}"#, b"bytecode", &runtime, None);
         let artifact = parse(&bytes).expect("valid");
         assert_eq!(artifact.manifest.as_deref(), Some(r#"{"slug":"x"}"#));
         assert_eq!(
             artifact.kind,
             ArtifactKind::JavaScript {
                 bytecode: b"bytecode".to_vec(),
-                runtime
+                runtime,
+                dependencies: None,
             }
         );
     }
 
     #[test]
+    fn js_artifact_with_dependencies_round_trips() {
+        let dependencies = JsDependencies {
+            bytecode: b"bundle".to_vec(),
+            plan: PreloadPlan {
+                evaluate: vec!["cheerio".to_owned(), "moment".to_owned()],
+                per_job: vec![PerJobDependency {
+                    name: "clocky".to_owned(),
+                    reason: "it reads the clock while it loads".to_owned(),
+                }],
+            },
+        };
+        let bytes = write_js("{}", b"own", &[3; 32], Some(&dependencies));
+        match parse(&bytes).expect("valid").kind {
+            ArtifactKind::JavaScript {
+                bytecode,
+                dependencies: Some(read),
+                ..
+            } => {
+                assert_eq!(bytecode, b"own");
+                assert_eq!(read, dependencies);
+            }
+            other => panic!("expected dependencies, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dependency_sections_come_together() {
+        let mut bytes = write_js("{}", b"own", &[3; 32], None);
+        push_custom_section(&mut bytes, JS_DEPENDENCIES_SECTION, b"bundle");
+        let error = parse(&bytes).expect_err("no plan");
+        assert!(error.to_string().contains(JS_PRELOAD_SECTION), "{error}");
+
+        let mut bytes = write_js("{}", b"own", &[3; 32], None);
+        push_custom_section(&mut bytes, JS_DEPENDENCIES_SECTION, b"bundle");
+        push_custom_section(&mut bytes, JS_PRELOAD_SECTION, b"not json");
+        let error = parse(&bytes).expect_err("bad plan");
+        assert!(error.to_string().contains("is invalid"), "{error}");
+
+        let mut module = EMPTY_MODULE.to_vec();
+        push_custom_section(&mut module, JS_PRELOAD_SECTION, b"{}");
+        let error = parse(&module).expect_err("plan without bytecode");
+        assert!(error.to_string().contains(JS_BYTECODE_SECTION), "{error}");
+    }
+
+    #[test]
     fn large_sections_use_multi_byte_sizes() {
         let bytecode = vec![0xab; 300_000];
-        let bytes = write_js("{}", &bytecode, &[1; 32]);
+        let bytes = write_js("{}", &bytecode, &[1; 32], None);
         match parse(&bytes).expect("valid").kind {
             ArtifactKind::JavaScript { bytecode: read, .. } => assert_eq!(read, bytecode),
             ArtifactKind::Module => panic!("expected JavaScript"),
@@ -414,7 +564,7 @@ mod tests {
 
     #[test]
     fn truncated_and_duplicated_sections_are_refused() {
-        let bytes = write_js("{}", b"bytecode", &[0; 32]);
+        let bytes = write_js("{}", b"bytecode", &[0; 32], None);
         let error = parse(&bytes[..bytes.len() - 3]).expect_err("truncated");
         assert!(error.to_string().contains("past the end"), "{error}");
 

@@ -43,8 +43,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    CreateRequest, DownloadRequest, FetchRequest, FetchResponse, FileRequest, JobInput, LogLevel,
-    Status, UpdateRequest, UpsertRequest, WriteResult,
+    Cookie, CreateRequest, DownloadRequest, FetchRequest, FetchResponse, FileRequest, JobInput,
+    LogLevel, Status, UpdateRequest, UpsertRequest, WriteResult,
 };
 
 /// Error of a host call: the status the host returned and its message.
@@ -279,10 +279,61 @@ pub fn download_file(
     let download = DownloadRequest {
         request: request.clone(),
         file: file.clone(),
+        keep_existing: false,
     };
     let encoded = encode(&download, context)?;
     check(sys::file_download(&encoded, body), context)?;
     decode(&read_result()?, context)
+}
+
+/// Downloads `request` into the file store as `file`, as
+/// [`download_file`] does, unless a file of that name is already in the
+/// folder: then nothing is sent, and the result is that file, unchanged.
+///
+/// # Errors
+///
+/// As [`download_file`].
+pub fn download_file_once(
+    request: &FetchRequest,
+    body: &[u8],
+    file: &FileRequest,
+) -> Result<WriteResult, Error> {
+    let context = || format!("failed to download {} as file {}", request.url, file.name);
+    let download = DownloadRequest {
+        request: request.clone(),
+        file: file.clone(),
+        keep_existing: true,
+    };
+    let encoded = encode(&download, context)?;
+    check(sys::file_download(&encoded, body), context)?;
+    decode(&read_result()?, context)
+}
+
+/// Returns the job's cookies that a request to `url` would carry, or every
+/// cookie of the job's jar when `url` is `None`.
+///
+/// # Errors
+///
+/// [`Status::InvalidArgument`] when `url` is not an http or https URL.
+pub fn cookies(url: Option<&str>) -> Result<Vec<Cookie>, Error> {
+    let context = || match url {
+        Some(url) => format!("failed to list the cookies of {url}"),
+        None => "failed to list the cookies".to_owned(),
+    };
+    check(sys::cookie_list(url.unwrap_or("").as_bytes()), context)?;
+    decode(&read_result()?, context)
+}
+
+/// Stores the `Set-Cookie` value `text` in the job's jar as if a response
+/// from `url` had carried it.
+///
+/// # Errors
+///
+/// [`Status::InvalidArgument`] when the URL or the cookie is invalid,
+/// [`Status::LimitExceeded`] when the jar is full.
+pub fn set_cookie(url: &str, text: &str) -> Result<(), Error> {
+    let context = || format!("failed to set a cookie for {url}");
+    check(sys::cookie_set(url.as_bytes(), text.as_bytes()), context)
 }
 
 /// Reads the data the konnector saved for this account with
@@ -485,6 +536,8 @@ mod sys {
             pub fn account_data_set(ptr: i32, len: i32) -> i32;
             pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
             pub fn http_body_read(handle: i32, max_len: i32) -> i32;
+            pub fn cookie_list(url_ptr: i32, url_len: i32) -> i32;
+            pub fn cookie_set(url_ptr: i32, url_len: i32, text_ptr: i32, text_len: i32) -> i32;
         }
     }
 
@@ -575,6 +628,17 @@ mod sys {
         // SAFETY: takes no pointer; the host only fills its result buffer.
         unsafe { imports::http_body_read(handle as i32, max_len) }
     }
+
+    pub fn cookie_list(url: &[u8]) -> i32 {
+        // SAFETY: the host only reads `url`, borrowed for the call.
+        unsafe { imports::cookie_list(ptr(url), len(url)) }
+    }
+
+    pub fn cookie_set(url: &[u8], text: &[u8]) -> i32 {
+        // SAFETY: the host only reads `url` and `text`, both borrowed for
+        // the call.
+        unsafe { imports::cookie_set(ptr(url), len(url), ptr(text), len(text)) }
+    }
 }
 
 /// Stand-ins for the imports on targets that cannot have them: every call
@@ -646,6 +710,14 @@ mod sys {
     }
 
     pub fn http_body_read(_handle: u32, _max_len: i32) -> i32 {
+        UNSUPPORTED
+    }
+
+    pub fn cookie_list(_url: &[u8]) -> i32 {
+        UNSUPPORTED
+    }
+
+    pub fn cookie_set(_url: &[u8], _text: &[u8]) -> i32 {
         UNSUPPORTED
     }
 }

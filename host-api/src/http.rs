@@ -14,7 +14,8 @@
 //! * The host follows redirects itself, checks every hop against the
 //!   konnector's network policy, keeps the job's cookies, and decodes
 //!   `gzip`, `deflate` and `br` bodies. [`FetchResponse::url`] is the URL of
-//!   the last hop.
+//!   the last hop. With [`Redirect::Manual`] it follows none, and a
+//!   redirect is the response, its `location` header included.
 //! * Any HTTP status, 4xx and 5xx included, is a success of [`HTTP_FETCH`]:
 //!   the guest reads [`FetchResponse::status`]. An error status means no
 //!   response: [`Status::Network`](crate::Status::Network) for a request the
@@ -55,6 +56,30 @@ pub struct FetchRequest {
     /// value that contains CR, LF or NUL.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+    /// Whether the host follows redirects ([`Redirect::Follow`] when
+    /// absent).
+    #[serde(default, skip_serializing_if = "Redirect::is_follow")]
+    pub redirect: Redirect,
+}
+
+/// What the host does with a redirect (301, 302, 303, 307 or 308 with a
+/// `Location` header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redirect {
+    /// Follow it, checking the new URL against the network policy, up to
+    /// the client's `max_redirects`.
+    #[default]
+    Follow,
+    /// Return it as the response, as `fetch(url, {redirect: "manual"})`
+    /// does in Node.js: the guest reads its status and `location` header.
+    Manual,
+}
+
+impl Redirect {
+    fn is_follow(&self) -> bool {
+        *self == Redirect::Follow
+    }
 }
 
 fn default_method() -> String {
@@ -88,6 +113,22 @@ mod tests {
             serde_json::from_str(r#"{"url": "https://vendor.example/"}"#).expect("valid JSON");
         assert_eq!(request.method, "GET");
         assert!(request.headers.is_empty());
+        assert_eq!(request.redirect, Redirect::Follow);
+    }
+
+    #[test]
+    fn manual_redirect_round_trip() {
+        let json = r#"{"url": "https://vendor.example/", "redirect": "manual"}"#;
+        let request: FetchRequest = serde_json::from_str(json).expect("valid JSON");
+        assert_eq!(request.redirect, Redirect::Manual);
+        let back = serde_json::to_value(&request).expect("serializable");
+        assert_eq!(back["redirect"], "manual");
+        let follow = FetchRequest {
+            redirect: Redirect::Follow,
+            ..request
+        };
+        let text = serde_json::to_string(&follow).expect("serializable");
+        assert!(!text.contains("redirect"), "{text}");
     }
 
     #[test]

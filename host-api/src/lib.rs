@@ -49,6 +49,8 @@
 //! | [`ACCOUNT_DATA_SET`] | `(ptr, len) -> status` with a JSON object | empty |
 //! | [`HTTP_FETCH`] | `(req_ptr, req_len, body_ptr, body_len) -> status` with a [`FetchRequest`] | [`FetchResponse`] |
 //! | [`HTTP_BODY_READ`] | `(handle, max_len) -> status` | the next piece of a response body; empty at its end |
+//! | [`COOKIE_LIST`] | `(url_ptr, url_len) -> status` | the job's cookies for that URL, or all of them, as a JSON array of [`Cookie`] |
+//! | [`COOKIE_SET`] | `(url_ptr, url_len, text_ptr, text_len) -> status` | empty; stores a `Set-Cookie` value as if `url` had sent it |
 //!
 //! The HTTP functions and the network policy they obey are described in
 //! the `http` module's documentation ([`HTTP_FETCH`]).
@@ -119,12 +121,41 @@ pub const ACCOUNT_DATA_GET: &str = "account_data_get";
 /// object at `ptr`.
 pub const ACCOUNT_DATA_SET: &str = "account_data_set";
 
+/// `(url_ptr, url_len) -> status`: puts the job's cookies in the result
+/// buffer as a JSON array of [`Cookie`]: those a request to the URL would
+/// send, or, with `url_len` 0, every cookie of the jar that has not
+/// expired. The jar belongs to the job: it starts empty and is gone when
+/// the job ends, so a konnector that keeps a session across jobs saves it
+/// in its account data.
+pub const COOKIE_LIST: &str = "cookie_list";
+/// `(url_ptr, url_len, text_ptr, text_len) -> status`: stores the
+/// `Set-Cookie` header value at `text_ptr` as if a response from the URL
+/// had carried it, with the same rules (its `Domain` must match the URL's
+/// host). [`Status::InvalidArgument`] for a URL that is not http or https or
+/// a cookie the rules refuse, [`Status::LimitExceeded`] when the jar is
+/// full.
+pub const COOKIE_SET: &str = "cookie_set";
+
 /// Import module of the shared JavaScript runtime: how it gets the job's
 /// konnector, as QuickJS bytecode.
 pub const JS_IMPORT_MODULE: &str = "konnector_js_v1";
 /// `() -> status`: puts the job's QuickJS bytecode in the result buffer;
 /// [`Status::Unsupported`] when the job is not a JavaScript konnector.
 pub const JS_SCRIPT: &str = "script";
+/// `() -> status`: puts the QuickJS bytecode of the konnector's dependency
+/// bundle in the result buffer; [`Status::Unsupported`] when it has none.
+pub const JS_DEPENDENCIES: &str = "dependencies";
+/// `() -> status`: while the engine pre-initialises a konnector's
+/// snapshot, puts the names of the dependencies to evaluate, a JSON array
+/// of strings, in the result buffer. Jobs get [`Status::Unsupported`].
+pub const JS_PRELOAD_PLAN: &str = "preload_plan";
+/// `(ptr, len) -> status`: while the engine pre-initialises a konnector's
+/// snapshot, names the dependency the runtime evaluates next (empty once
+/// it is done), so that the engine knows which one called the host. Jobs
+/// get [`Status::Unsupported`].
+pub const JS_PRELOAD_STEP: &str = "preload_step";
+/// Every function of [`JS_IMPORT_MODULE`].
+pub const JS_FUNCTIONS: &[&str] = &[JS_SCRIPT, JS_DEPENDENCIES, JS_PRELOAD_PLAN, JS_PRELOAD_STEP];
 
 /// Import module the JavaScript runtime uses only while `konnector build`
 /// compiles source to bytecode. The engine links each of these functions to
@@ -151,6 +182,8 @@ pub const FUNCTIONS: &[&str] = &[
     ACCOUNT_DATA_SET,
     HTTP_FETCH,
     HTTP_BODY_READ,
+    COOKIE_LIST,
+    COOKIE_SET,
 ];
 
 /// Status returned by every function of the ABI except [`RESULT_LEN`].

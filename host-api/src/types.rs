@@ -101,6 +101,14 @@ pub struct DownloadRequest {
     /// The file to save the response body as. Without a `content_type`,
     /// the response's `Content-Type` is used, else a guess from the name.
     pub file: FileRequest,
+    /// When a file of that name is already in the folder, keep it as it is
+    /// and send no request: the result is that file with
+    /// [`WriteStatus::Unchanged`]. This is what cozy-konnector-libs's
+    /// `saveFiles` does, so a konnector does not download every file again
+    /// at each job. Default `false`: download, and replace the file when
+    /// its contents changed.
+    #[serde(default)]
+    pub keep_existing: bool,
 }
 
 /// Effect of a write.
@@ -124,4 +132,28 @@ pub struct WriteResult {
     pub rev: String,
     /// Whether it was created, updated or left as it was.
     pub status: WriteStatus,
+}
+
+/// A cookie of the job's jar, as [`crate::COOKIE_LIST`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cookie {
+    /// The cookie's name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// The host it belongs to, without a leading dot.
+    pub domain: String,
+    /// Whether it goes to `domain` only (no `Domain` attribute) rather than
+    /// to its subdomains too.
+    pub host_only: bool,
+    /// The path it applies to.
+    pub path: String,
+    /// Whether it is sent over https only.
+    pub secure: bool,
+    /// Whether it carries `HttpOnly`. The host sends it all the same; the
+    /// flag only matters to browsers.
+    pub http_only: bool,
+    /// When it expires, in seconds since the Unix epoch; `None` for a
+    /// cookie that lasts as long as the job.
+    pub expires: Option<i64>,
 }

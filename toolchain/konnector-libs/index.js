@@ -16,6 +16,9 @@ const saveFiles = require("./lib/saveFiles");
 const { hydrateAndFilter, addData, updateOrCreate } = require("./lib/data");
 const { formatDate, normalizeFilename, mkdirp } = require("./lib/utils");
 const manifest = require("./lib/manifest");
+const saveIdentity = require("./lib/saveIdentity");
+const retry = require("./lib/retry");
+const { cozyClient } = require("./lib/cozyClient");
 const unsupported = require("./lib/unsupported");
 
 // Logs that bills are not linked to bank operations, and resolves with
@@ -48,6 +51,7 @@ module.exports = {
   scrape,
   saveBills,
   saveFiles,
+  saveIdentity,
   hydrateAndFilter,
   filterData: renamed(hydrateAndFilter, "filterData", "hydrateAndFilter"),
   addData,
@@ -57,7 +61,9 @@ module.exports = {
   normalizeFilename,
   utils: { formatDate },
   manifest,
+  retry,
+  cozyClient,
   // Sentry reporting is the host's business: functions stay as they are.
   wrapIfSentrySetUp: (object) => object,
-  ...unsupported,
+  ...unsupported.functions,
 };

@@ -174,7 +174,7 @@ pub fn build_konnector(dir: &Path, options: BuildOptions<'_>) -> Result<Built, A
             }
             progress("writing and checking the artifact");
             let digest = runtime_digest(options.js_runtime);
-            let artifact = artifact::write_js(&manifest, &bytecode, &digest);
+            let artifact = artifact::write_js(&manifest, &bytecode, &digest, None);
             check_js_artifact(&artifact, &bytecode, &digest)?;
             Ok(Built {
                 artifact,
@@ -206,6 +206,7 @@ fn check_js_artifact(
         ArtifactKind::JavaScript {
             bytecode: read,
             runtime,
+            ..
         } if read == bytecode && &runtime == digest => {}
         _ => return Err(check("the bytecode or runtime did not read back".into())),
     }
@@ -293,7 +294,7 @@ mod tests {
 
     #[test]
     fn js_artifact_check_catches_a_wrong_digest() {
-        let bytes = artifact::write_js("{}", b"code", &[1; 32]);
+        let bytes = artifact::write_js("{}", b"code", &[1; 32], None);
         check_js_artifact(&bytes, b"code", &[1; 32]).expect("reads back");
         let error = check_js_artifact(&bytes, b"code", &[2; 32]).expect_err("digest");
         assert!(matches!(error, ArtifactBuildError::Check(_)), "{error}");

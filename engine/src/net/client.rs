@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use konnector_host_api::Redirect;
 use url::{Position, Url};
 
 use super::address::AddressClass;
@@ -60,6 +61,8 @@ pub struct FetchRequest {
     pub headers: Vec<(String, String)>,
     /// Request body, at most [`NetLimits::max_request_body_bytes`].
     pub body: Vec<u8>,
+    /// Whether redirects are followed, or returned as the response.
+    pub redirect: Redirect,
 }
 
 impl FetchRequest {
@@ -70,6 +73,7 @@ impl FetchRequest {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            redirect: Redirect::Follow,
         }
     }
 
@@ -81,6 +85,7 @@ impl FetchRequest {
             url: request.url,
             headers: request.headers,
             body,
+            redirect: request.redirect,
         }
     }
 }
@@ -175,6 +180,7 @@ struct Hop {
     method: Method,
     headers: HeaderMap,
     body: Bytes,
+    redirect: Redirect,
 }
 
 /// The HTTP client of one job.
@@ -237,6 +243,11 @@ impl HttpClient {
         })
     }
 
+    /// Returns the job's cookie jar, which the guest may list and add to.
+    pub(crate) fn cookies(&self) -> &CookieJar {
+        &self.jar
+    }
+
     /// Returns the job's totals so far.
     pub fn counters(&self) -> NetCounters {
         NetCounters {
@@ -247,8 +258,9 @@ impl HttpClient {
         }
     }
 
-    /// Sends `request`, follows redirects (each hop checked by the policy),
-    /// and returns the last response with its decoded body. Any HTTP status
+    /// Sends `request`, follows redirects (each hop checked by the policy)
+    /// unless it asks for [`Redirect::Manual`], and returns the last
+    /// response with its decoded body. Any HTTP status
     /// is a response; errors are requests that got none.
     pub async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
         let url = request.url.as_str();
@@ -296,6 +308,7 @@ impl HttpClient {
             method,
             headers,
             body: Bytes::from(request.body),
+            redirect: request.redirect,
         };
         self.follow(hop, whole).await
     }
@@ -329,7 +342,11 @@ impl HttpClient {
             let (response, connection) = self.send(&target, &hop, connect, whole).await?;
             self.jar.store_from(&target.url, response.headers());
 
-            let Some(location) = redirect_location(&target, &response)? else {
+            let location = match hop.redirect {
+                Redirect::Follow => redirect_location(&target, &response)?,
+                Redirect::Manual => None,
+            };
+            let Some(location) = location else {
                 return self
                     .read_response(target, response, connection, whole, redirects + 1)
                     .await;

@@ -62,6 +62,7 @@ pub use client::{
     DEFAULT_ACCEPT_ENCODING, DEFAULT_USER_AGENT, FetchRequest, FetchResponse, HttpClient,
     NetCounters,
 };
+pub(crate) use cookies::CookieSetError;
 pub use cookies::MAX_JAR_COOKIES;
 pub use error::{FetchError, FetchErrorKind, NetConfigError, NetPolicyError};
 pub use limits::*;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use konnector_host_api::Redirect;
 use serde_json::json;
 
 use super::test_server::{Recorded, Reply, TestServer};
@@ -703,6 +704,7 @@ async fn redirects_within_allowed_hosts() {
             ("Content-Type".to_owned(), "text/plain".to_owned()),
         ],
         body: b"payload".to_vec(),
+        redirect: Redirect::Follow,
     };
 
     let cases = [
@@ -753,6 +755,46 @@ async fn redirect_loop_stops_at_max_redirects() {
     assert_eq!(error.kind(), FetchErrorKind::LimitExceeded);
     assert!(error.reason().contains("max_redirects (10)"), "{error}");
     assert_eq!(server.requests().len(), 11);
+}
+
+#[tokio::test]
+async fn manual_redirect_is_the_response() {
+    let server = TestServer::start(|request: &Recorded| match request.target.as_str() {
+        "/start" => Reply::with(
+            302,
+            &[("location", "/next"), ("set-cookie", "step=1; Path=/")],
+            "",
+        ),
+        _ => Reply::ok("followed"),
+    })
+    .await;
+    let client = vendor_client(server.port(), test_limits());
+    let url = format!("http://vendor.test:{}/start", server.port());
+    let request = FetchRequest {
+        redirect: Redirect::Manual,
+        ..FetchRequest::get(&url)
+    };
+    let response = client.fetch(request).await.expect("the redirect itself");
+    assert_eq!(response.status, 302);
+    assert_eq!(response.url, url);
+    assert_eq!(response.requests, 1);
+    let location = response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "location")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(location, Some("/next"));
+    assert_eq!(server.requests().len(), 1, "the redirect was not followed");
+
+    // Its cookies are kept, as for any response.
+    let followed = client
+        .fetch(FetchRequest::get(&url))
+        .await
+        .expect("followed");
+    assert_eq!(followed.body, b"followed");
+    let next = &server.requests()[2];
+    assert_eq!(next.target, "/next");
+    assert_eq!(next.header("cookie"), Some("step=1"));
 }
 
 #[tokio::test]

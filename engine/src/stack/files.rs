@@ -128,6 +128,29 @@ pub(super) async fn save(
     )))
 }
 
+/// Returns the file `name` in the folder `dir_path` as a write that left
+/// it unchanged, or `None` when nothing or a folder is at that path.
+pub(super) async fn find(
+    sink: &StackSink,
+    ctx: &WriteContext,
+    dir_path: &str,
+    name: &str,
+) -> Result<Option<WriteResult>, SinkError> {
+    let folders = folders::parse_dir_path(dir_path)?;
+    folders::check_name(name)
+        .map_err(|reason| SinkError::Invalid(format!("file name {name:?} is invalid: {reason}")))?;
+    let path = folders::child_path(&folders::join_path(&folders), name);
+    let found = folders::stat_path(sink, ctx.deadline, &path)
+        .await?
+        .filter(|entry| !entry.is_dir)
+        .map(|entry| WriteResult {
+            id: entry.id,
+            rev: entry.rev,
+            status: WriteStatus::Unchanged,
+        });
+    Ok(found)
+}
+
 /// Checks the guest's values and computes the checksum.
 fn prepare(file: FileWrite) -> Result<Upload, SinkError> {
     let folders = folders::parse_dir_path(&file.dir_path)?;

@@ -323,6 +323,15 @@ impl DocumentSink for StackSink {
         files::save(self, ctx, file).await
     }
 
+    async fn find_file(
+        &self,
+        ctx: &WriteContext,
+        dir_path: &str,
+        name: &str,
+    ) -> Result<Option<WriteResult>, SinkError> {
+        files::find(self, ctx, dir_path, name).await
+    }
+
     async fn account_data(
         &self,
         ctx: &WriteContext,

@@ -119,6 +119,32 @@ pub(super) fn save(
     }
 }
 
+/// Returns the file `name` in the folder `dir_path`, as a write that left
+/// it unchanged, or `None` when the folder or the file does not exist (or
+/// `name` is a folder).
+pub(super) fn find(
+    conn: &Connection,
+    dir_path: &str,
+    name: &str,
+) -> Result<Option<WriteResult>, SinkError> {
+    let folders = parse_dir_path(dir_path)?;
+    let mut parent = ROOT_DIR_ID.to_owned();
+    for folder in &folders {
+        match sqlite::find_child(conn, &parent, folder)? {
+            Some(doc) if doc.body.get("type") == Some(&json!("directory")) => parent = doc.id,
+            _ => return Ok(None),
+        }
+    }
+    let found = sqlite::find_child(conn, &parent, name)?
+        .filter(|doc| doc.body.get("type") == Some(&json!("file")))
+        .map(|doc| WriteResult {
+            id: doc.id,
+            rev: doc.rev,
+            status: WriteStatus::Unchanged,
+        });
+    Ok(found)
+}
+
 /// Returns where the contents of file `file_id` are on disk, or `None` when
 /// no file has that id.
 pub(super) fn content_path(

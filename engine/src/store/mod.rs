@@ -428,6 +428,22 @@ impl DocumentSink for SqliteStore {
         run_blocking(move || files::save(&shared, &ctx, file)).await
     }
 
+    async fn find_file(
+        &self,
+        ctx: &WriteContext,
+        dir_path: &str,
+        name: &str,
+    ) -> Result<Option<WriteResult>, SinkError> {
+        let shared = Arc::clone(&self.shared);
+        let (dir_path, name) = (dir_path.to_owned(), name.to_owned());
+        let until = write_deadline(ctx);
+        run_blocking(move || {
+            let conn = shared.lock_until(until)?;
+            files::find(&conn, &dir_path, &name)
+        })
+        .await
+    }
+
     async fn account_data(
         &self,
         ctx: &WriteContext,

@@ -17,8 +17,12 @@ const {
   scrape,
   saveBills,
   log,
-  utils
+  utils,
+  cozyClient
 } = require('cozy-konnector-libs')
+
+const models = cozyClient.new.models
+const { Qualification } = models.document
 
 const request = requestFactory({
   cheerio: true,
@@ -99,6 +103,12 @@ function parseBills($) {
     ...bill,
     currency: '€',
     vendor: VENDOR,
-    filename: `${utils.formatDate(bill.date)}_${VENDOR}_${bill.amount.toFixed(2)}EUR.pdf`
+    filename: `${utils.formatDate(bill.date)}_${VENDOR}_${bill.amount.toFixed(2)}EUR.pdf`,
+    fileAttributes: {
+      metadata: {
+        contentAuthor: VENDOR,
+        qualification: Qualification.getByLabel('other_invoice')
+      }
+    }
   }))
 }

@@ -3,7 +3,7 @@
 //! The pages are small and regular, so a few string searches read them; a
 //! konnector for a less regular site would use an HTML parser.
 
-use konnector_host_api::FetchRequest;
+use konnector_host_api::{FetchRequest, Redirect};
 use konnector_host_api::guest::{self, KonnectorError, Response};
 
 /// The vendor's site, hard-coded as real konnectors do.
@@ -54,6 +54,7 @@ impl Vendor {
                 "Content-Type".to_owned(),
                 "application/x-www-form-urlencoded".to_owned(),
             )],
+            redirect: Redirect::Follow,
         };
         let response = send(&request, body.as_bytes())?;
         // The site returns the form again for a wrong password, and a right
@@ -103,6 +104,7 @@ fn get(url: &str) -> Result<Response, KonnectorError> {
         method: "GET".to_owned(),
         url: url.to_owned(),
         headers: Vec::new(),
+        redirect: Redirect::Follow,
     };
     send(&request, &[])
 }

@@ -52,6 +52,7 @@ pub fn compile(source: &str) -> JobCode {
     JobCode::JavaScript {
         bytecode: Arc::from(bytecode),
         runtime: runtime_digest(wasm),
+        dependencies: None,
     }
 }
 
@@ -230,6 +231,7 @@ async fn bytecode_of_another_runtime_is_refused() {
         JobCode::JavaScript { bytecode, .. } => JobCode::JavaScript {
             bytecode,
             runtime: [0xab; 32],
+            dependencies: None,
         },
         other => panic!("expected JavaScript, got {other:?}"),
     };

@@ -31,6 +31,7 @@ async fn run_bytecode(bytecode: Vec<u8>, limits: LimitRequest) -> konnector_engi
     job.code = JobCode::JavaScript {
         bytecode: Arc::from(bytecode),
         runtime: runtime_digest(wasm),
+        dependencies: None,
     };
     js_engine().run(job).await.expect("job starts")
 }
@@ -375,6 +376,7 @@ async fn oversized_bytecode_rejected_before_job() {
     job.code = JobCode::JavaScript {
         bytecode: Arc::from(bytes),
         runtime: runtime_digest(wasm),
+        dependencies: None,
     };
     match js_engine().run(job).await {
         Err(EngineError::InvalidModule(_) | EngineError::Config(_)) => {}

@@ -195,6 +195,10 @@ async fn sample_imports_bills_and_files() {
     assert_eq!(file["mime"], "application/pdf");
     assert_eq!(file["name"], bill["filename"]);
     assert_eq!(file["metadata"]["fileIdAttributes"], site_bill.id.as_str());
+    assert_eq!(
+        file["metadata"]["qualification"],
+        json!({"label": "other_invoice", "purpose": "invoice"})
+    );
     assert_eq!(file["cozyMetadata"]["createdByApp"], "libs-bills");
     let folder = store
         .store
@@ -226,6 +230,9 @@ async fn sample_second_run_adds_nothing() {
     let second = site.run_sample(&store, "demo-password").await;
     assert_eq!(second.outcome, Outcome::Succeeded, "{:?}", second.logs);
     assert_eq!(second.counters.documents_written, 0);
+    // Login page, login post and its redirect, 3 pages: the PDFs are in
+    // the store already, so saveFiles downloads none of them again.
+    assert_eq!(second.counters.http_requests, 6);
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 12);
     assert_eq!(files(&store).len(), 12);
 }
@@ -406,10 +413,12 @@ const scenarios = {
     } catch (error) {
       show('request error', [error.name, error.cause.name])
     }
+    const manual = await full({ uri: `${BASE}/redirect/1`, followRedirect: false, simple: false })
+    show('followRedirect', [manual.statusCode, manual.headers.location, manual.request.uri.pathname])
     try {
-      await full({ uri: BASE, followRedirect: false })
+      await full({ uri: `${BASE}/redirect/1`, followRedirect: false })
     } catch (error) {
-      show('followRedirect', error.message)
+      show('followRedirect simple', [error.name, error.statusCode])
     }
     const form = await full.post({ url: `${BASE}/login`, form: { login: 'x', csrf: 'none' } })
     show('form post', [form.statusCode, form.request.method, form.request.uri.pathname])
@@ -445,11 +454,125 @@ const scenarios = {
     }
   },
 
+  async jar () {
+    await logIn()
+    const rq = requestFactory({ json: false })
+    const j = rq.jar()
+    show('same jar', j === requestFactory().jar())
+    show('cookie names', j.getCookies(`${BASE}/bills`).map((cookie) => cookie.key).sort())
+    show('session cookie', j.getCookies(BASE).filter((cookie) => cookie.key === 'session')
+      .map((cookie) => [cookie.domain, cookie.path, cookie.httpOnly, cookie.hostOnly, cookie.expires]))
+    j.setCookie('extra=1; Path=/bills', BASE)
+    j.setCookie(rq.cookie('other=2'), `${BASE}/`)
+    show('cookie string', j.getCookieString(`${BASE}/bills`).split('; ').map((pair) => pair.split('=')[0]).sort())
+    show('path rule', j.getCookieString(`${BASE}/login`).includes('extra='))
+    j.getCookieString(BASE, (error, text) => show('callback', [error, typeof text]))
+    await rq(`${BASE}/bills?page=2`)
+    try {
+      j.setCookie('stolen=1; Domain=other.example', BASE)
+    } catch (error) {
+      show('foreign domain', [error.name, error.code])
+    }
+  },
+
+  async session (fields, parameters) {
+    const { CookieKonnector } = libs
+    class Probe extends CookieKonnector {
+      async testSession () {
+        const $ = await this.request(`${BASE}/bills?page=1`)
+        return $('li.bill').length > 0
+      }
+    }
+    const konnector = new Probe({ cheerio: true, json: false })
+    await konnector.initAttributes()
+    show('saved session found', konnector.getAccountData().auth !== undefined)
+    show('logged in', await konnector.testSession())
+    if (parameters.reset) {
+      await konnector.resetSession()
+      show('after reset', [requestFactory().jar().getCookies(BASE).length, await konnector.testSession()])
+      return
+    }
+    if (!(await konnector.testSession())) {
+      await konnector.signin({
+        url: `${BASE}/login`,
+        formSelector: '#login-form',
+        formData: { login: fields.login, password: fields.password },
+        validate: (statusCode, $) => $('p.account').length === 1
+      })
+    }
+    await konnector.end()
+    const saved = JSON.parse(konnector.getAccountData().auth.session)
+    show('saved cookies', saved.cookies.map((cookie) => cookie.key).sort())
+  },
+
+  async qualification (fields) {
+    const { Qualification } = libs.cozyClient.new.models.document
+    const energy = Qualification.getByLabel('energy_invoice')
+    show('energy', energy)
+    show('subjects', Qualification.getByLabel('isp_invoice').toQualification())
+    show('set', Qualification.getByLabel('other_invoice').setSourceCategory('energy'))
+    try {
+      Qualification.getByLabel('no_such_label')
+    } catch (error) {
+      show('unknown label', error.message)
+    }
+    await saveBills([{
+      vendor: 'probe', date: new Date(Date.UTC(2025, 0, 1)), amount: 1,
+      filename: 'qualified.txt', filestream: 'bill',
+      fileAttributes: { metadata: { qualification: energy } }
+    }], fields, { linkBankOperations: false })
+    try {
+      await libs.cozyClient.new.queryAll({ doctype: 'io.cozy.bills' })
+    } catch (error) {
+      show('queryAll', error.message)
+    }
+  },
+
+  async identity (fields) {
+    const contact = {
+      name: { givenName: 'Jane', familyName: 'Doe' },
+      email: [{ address: 'jane@example.com' }],
+      phone: [{ number: '+33 (0)6 12-34-56-78' }],
+      address: [{ formattedAddress: '1 rue <b>Haute</b>\r\n75001 Paris' }]
+    }
+    await libs.saveIdentity(contact, fields.login)
+    await this.saveIdentity({ ...contact, name: { givenName: 'Janet', familyName: 'Doe' } }, fields.login)
+    show('no identifier', await libs.saveIdentity(contact, undefined))
+  },
+
+  async retry () {
+    let calls = 0
+    const flaky = async () => {
+      calls += 1
+      if (calls < 3) throw new Error(`failure ${calls}`)
+      return 'done'
+    }
+    show('eventually', [await libs.retry(flaky, { interval: 5 }), calls])
+    calls = 0
+    try {
+      await libs.retry(async () => { calls += 1; throw new Error('always') }, { max_tries: 3, interval: 5, backoff: 2 })
+    } catch (error) {
+      show('gave up', [error.name, error.message, error.failure.message, calls])
+    }
+    calls = 0
+    try {
+      await libs.retry(async () => { calls += 1; throw new TypeError('fatal') }, {
+        interval: 5, predicate: (error) => !(error instanceof TypeError), throw_original: true
+      })
+    } catch (error) {
+      show('not retried', [error.name, error.message, calls])
+    }
+    const context = { base: 40 }
+    show('context', await libs.retry(function (extra) { return this.base + extra }, { context, args: [2] }))
+  },
+
   async unsupported () {
     const calls = [
       ['solveCaptcha', () => libs.solveCaptcha({ websiteKey: 'k', websiteURL: BASE })],
       ['htmlToPDF', () => libs.htmlToPDF(cheerio.load(PAGE), null, null, {})],
-      ['cozyClient', () => libs.cozyClient.data.find('io.cozy.bills', 'id')]
+      ['cozyClient', () => libs.cozyClient.data.find('io.cozy.bills', 'id')],
+      ['categorize', () => libs.categorize([{ label: 'EDF' }])],
+      ['Document', () => new libs.Document({})]
     ]
     for (const [name, call] of calls) {
       try {
@@ -528,6 +651,7 @@ fn probe_manifest() -> Manifest {
             "bills": {"type": "io.cozy.bills"},
             "files": {"type": "io.cozy.files"},
             "accounts": {"type": "io.cozy.accounts"},
+            "identities": {"type": "io.cozy.identities"},
         },
         "network": {"hosts": ["http://vendor.example"]},
     });
@@ -736,7 +860,8 @@ async fn request_factory_responses() {
             r#"status error ["StatusCodeError",404,"404 - "]"#,
             "simple false 404",
             r#"request error ["RequestError","TypeError"]"#,
-            r#"followRedirect "requestFactory: followRedirect false is not supported, because the host always follows redirects""#,
+            r#"followRedirect [302,"/bills","/redirect/1"]"#,
+            r#"followRedirect simple ["StatusCodeError",302]"#,
             r#"form post [200,"POST","/login"]"#,
             r#"json body [405,"PUT"]"#,
         ]
@@ -800,6 +925,169 @@ async fn unsupported_functions_name_themselves() {
             r#"solveCaptcha "solveCaptcha is not available in the konnector sandbox: it sends the page to a captcha-solving service with a secret key, which konnectors cannot reach""#,
             r#"htmlToPDF "htmlToPDF is not available in the konnector sandbox: it needs a web browser, and a konnector has only fetch""#,
             r#"cozyClient "cozyClient.data is not available in the konnector sandbox: the host holds the Cozy token, so write documents with saveBills, saveFiles, addData or updateOrCreate""#,
+            r#"categorize "categorize is not available in the konnector sandbox: it reads the person's bank operations and the stack's categorization model, which konnectors cannot reach""#,
+            r#"Document "Document is not available in the konnector sandbox: it reads and writes the person's documents directly; write them with addData or updateOrCreate""#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn request_jar_reads_and_sets_cookies() {
+    let (report, _, site) = probe("jar").await;
+    assert_eq!(
+        results(&report),
+        [
+            "same jar true",
+            r#"cookie names ["csrf","session"]"#,
+            r#"session cookie [["vendor.example","/",true,true,"Infinity"]]"#,
+            r#"cookie string ["csrf","extra","other","session"]"#,
+            "path rule false",
+            r#"callback [null,"string"]"#,
+            r#"foreign domain ["TypeError","invalid_argument"]"#,
+        ]
+    );
+    let page = site
+        .site
+        .requests()
+        .into_iter()
+        .find(|request| request.path == "/bills?page=2")
+        .expect("the page request");
+    let cookie = page.header("cookie").unwrap_or_default().to_owned();
+    assert!(cookie.contains("extra=1") && cookie.contains("other=2"), "{cookie}");
+    assert!(!cookie.contains("stolen"), "{cookie}");
+}
+
+#[tokio::test]
+async fn cookie_konnector_keeps_session_between_jobs() {
+    let site = http_site().await;
+    let store = TempStore::new();
+    let run = |reset: bool| {
+        let parameters = json!({"scenario": "session", "reset": reset});
+        site.run(probe_code(), probe_manifest(), &store, "demo-password", parameters)
+    };
+
+    let first = run(false).await;
+    assert_eq!(
+        results(&first),
+        [
+            "saved session found false",
+            "logged in false",
+            r#"saved cookies ["csrf","session"]"#,
+        ]
+    );
+    let logins = |site: &Site| {
+        site.site
+            .requests()
+            .iter()
+            .filter(|request| request.method == "POST" && request.path == "/login")
+            .count()
+    };
+    assert_eq!(logins(&site), 1);
+
+    // The second job finds the session in the account's data: no login.
+    let second = run(false).await;
+    assert_eq!(
+        results(&second),
+        [
+            "saved session found true",
+            "logged in true",
+            r#"saved cookies ["csrf","session"]"#,
+        ]
+    );
+    assert_eq!(logins(&site), 1, "the second job logged in again");
+    let accounts = store
+        .store
+        .documents(Some("io.cozy.accounts"))
+        .expect("accounts");
+    let session: Value = serde_json::from_str(
+        accounts[0]["data"]["auth"]["session"]
+            .as_str()
+            .expect("the session as text"),
+    )
+    .expect("the session is JSON");
+    assert_eq!(session["storeType"], "MemoryCookieStore");
+    assert_eq!(session["cookies"][0]["domain"], "vendor.example");
+
+    // resetSession empties the jar and saves it empty.
+    let third = run(true).await;
+    assert_eq!(
+        results(&third),
+        [
+            "saved session found true",
+            "logged in true",
+            "after reset [0,false]",
+        ]
+    );
+    let accounts = store
+        .store
+        .documents(Some("io.cozy.accounts"))
+        .expect("accounts");
+    let session: Value = serde_json::from_str(
+        accounts[0]["data"]["auth"]["session"]
+            .as_str()
+            .expect("the session as text"),
+    )
+    .expect("the session is JSON");
+    assert_eq!(session["cookies"], json!([]));
+}
+
+#[tokio::test]
+async fn cozy_client_qualifications() {
+    let (report, store, _) = probe("qualification").await;
+    assert_eq!(
+        results(&report),
+        [
+            r#"energy {"label":"energy_invoice","purpose":"invoice","sourceCategory":"energy"}"#,
+            r#"subjects {"label":"isp_invoice","purpose":"invoice","sourceCategory":"telecom","sourceSubCategory":"internet","subjects":["subscription"]}"#,
+            r#"set {"label":"other_invoice","purpose":"invoice","sourceCategory":"energy"}"#,
+            r#"unknown label "Qualification: no qualification has the label \"no_such_label\"""#,
+            r#"queryAll "cozyClient.new.queryAll is not available in the konnector sandbox: the host holds the Cozy token, so write documents with saveBills, saveFiles, addData or updateOrCreate""#,
+        ]
+    );
+    let saved = files(&store);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        saved[0]["metadata"]["qualification"],
+        json!({"label": "energy_invoice", "purpose": "invoice", "sourceCategory": "energy"})
+    );
+}
+
+#[tokio::test]
+async fn save_identity_upserts_one_identity() {
+    let (report, store, _) = probe("identity").await;
+    assert_eq!(results(&report), ["no identifier undefined"]);
+    let identities = store
+        .store
+        .documents(Some("io.cozy.identities"))
+        .expect("identities");
+    assert_eq!(identities.len(), 1, "{identities:?}");
+    let identity = &identities[0];
+    assert_eq!(identity["identifier"], "demo@example.com");
+    assert_eq!(identity["contact"]["name"]["givenName"], "Janet");
+    assert_eq!(identity["contact"]["phone"][0]["number"], "+330612345678");
+    assert_eq!(
+        identity["contact"]["address"][0]["formattedAddress"],
+        "1 rue Haute 75001 Paris"
+    );
+    assert_eq!(identity["cozyMetadata"]["createdByApp"], "libs-probe");
+    assert_eq!(identity["cozyMetadata"]["sourceAccount"], "libs-account");
+    let logged = messages(&report).join("\n");
+    assert!(
+        logged.contains("saveIdentity: no account identifier was given"),
+        "{logged}"
+    );
+}
+
+#[tokio::test]
+async fn retry_until_success_or_give_up() {
+    let (report, _, _) = probe("retry").await;
+    assert_eq!(
+        results(&report),
+        [
+            r#"eventually ["done",3]"#,
+            r#"gave up ["StopError","retry: gave up after 3 tries: always","always",3]"#,
+            r#"not retried ["TypeError","fatal",1]"#,
+            "context 42",
         ]
     );
 }

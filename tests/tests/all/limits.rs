@@ -77,6 +77,14 @@ impl DocumentSink for StalledSink {
     async fn save_file(&self, _: &WriteContext, _: FileWrite) -> Result<WriteResult, SinkError> {
         Err(SinkError::Storage("unused".into()))
     }
+    async fn find_file(
+        &self,
+        _: &WriteContext,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<WriteResult>, SinkError> {
+        Ok(None)
+    }
     async fn account_data(
         &self,
         _: &WriteContext,

@@ -18,11 +18,16 @@ mod raw {
         pub fn http_fetch(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
         pub fn http_body_read(handle: i32, max_len: i32) -> i32;
         pub fn file_download(req_ptr: i32, req_len: i32, body_ptr: i32, body_len: i32) -> i32;
+        pub fn cookie_list(url_ptr: i32, url_len: i32) -> i32;
+        pub fn cookie_set(url_ptr: i32, url_len: i32, text_ptr: i32, text_len: i32) -> i32;
     }
 
     #[link(wasm_import_module = "konnector_js_v1")]
     unsafe extern "C" {
         pub fn script() -> i32;
+        pub fn dependencies() -> i32;
+        pub fn preload_plan() -> i32;
+        pub fn preload_step(ptr: i32, len: i32) -> i32;
     }
 
     #[link(wasm_import_module = "konnector_build_v1")]
@@ -86,6 +91,24 @@ pub fn file_download(request: &[u8], body: &[u8]) -> Result<Vec<u8>, HostError> 
     call_result(status)
 }
 
+/// Returns the `Cookie` JSON array of the job's cookies for `url`, or of
+/// all of them when `url` is empty (`konnector_v1::cookie_list`).
+pub fn cookie_list(url: &[u8]) -> Result<Vec<u8>, HostError> {
+    // SAFETY: the host only reads the range, which is `url`, borrowed for
+    // the call.
+    let status = unsafe { raw::cookie_list(ptr(url), len(url)) };
+    call_result(status)
+}
+
+/// Stores the `Set-Cookie` value `text` as if `url` had sent it
+/// (`konnector_v1::cookie_set`).
+pub fn cookie_set(url: &[u8], text: &[u8]) -> Result<(), HostError> {
+    // SAFETY: the host only reads the two ranges, which are `url` and
+    // `text`, both borrowed for the call.
+    let status = unsafe { raw::cookie_set(ptr(url), len(url), ptr(text), len(text)) };
+    call_result(status).map(|_| ())
+}
+
 /// Reads the whole body of the response `handle` into `body`
 /// (`konnector_v1::http_body_read` until it returns an empty piece), which
 /// releases the handle in the host.
@@ -121,6 +144,35 @@ pub fn script() -> Result<Vec<u8>, String> {
     // SAFETY: the import takes no argument.
     let status = unsafe { raw::script() };
     take_result(status, "konnector_js_v1::script")
+}
+
+/// Reads the bytecode of the konnector's dependency bundle
+/// (`konnector_js_v1::dependencies`). `Ok(None)` when the konnector has
+/// none, which the host tells with [`Status::Unsupported`].
+pub fn dependencies() -> Result<Option<Vec<u8>>, String> {
+    // SAFETY: the import takes no argument.
+    let status = unsafe { raw::dependencies() };
+    if status == Status::Unsupported as i32 {
+        return Ok(None);
+    }
+    take_result(status, "konnector_js_v1::dependencies").map(Some)
+}
+
+/// Reads the names of the dependencies to evaluate ahead of time, a JSON
+/// array of strings (`konnector_js_v1::preload_plan`).
+pub fn preload_plan() -> Result<Vec<u8>, String> {
+    // SAFETY: the import takes no argument.
+    let status = unsafe { raw::preload_plan() };
+    take_result(status, "konnector_js_v1::preload_plan")
+}
+
+/// Tells the host which dependency is evaluated next, or that the
+/// evaluation is over with an empty name (`konnector_js_v1::preload_step`).
+pub fn preload_step(name: &str) -> Result<(), String> {
+    let bytes = name.as_bytes();
+    // SAFETY: the host only reads the range, which is `name`.
+    let status = unsafe { raw::preload_step(ptr(bytes), len(bytes)) };
+    check(status, "konnector_js_v1::preload_step")
 }
 
 /// Reads the JavaScript source to compile (`konnector_build_v1::source`).

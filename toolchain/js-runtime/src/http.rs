@@ -19,6 +19,36 @@ pub fn register<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<(
     native.set("httpFetch", Function::new(ctx.clone(), fetch)?)?;
     native.set("httpBodyRead", Function::new(ctx.clone(), body_read)?)?;
     native.set("downloadFile", Function::new(ctx.clone(), download)?)?;
+    native.set("cookieList", Function::new(ctx.clone(), cookie_list)?)?;
+    native.set("cookieSet", Function::new(ctx.clone(), cookie_set)?)?;
+    Ok(())
+}
+
+/// Returns the JSON array of the job's cookies for `url`, or of all of
+/// them when `url` is empty. A host error throws a `TypeError` with the
+/// host's message and the status's name as `code`.
+fn cookie_list(ctx: Ctx<'_>, url: String) -> rquickjs::Result<rquickjs::String<'_>> {
+    let listed = host::cookie_list(url.as_bytes()).map_err(|host_error| {
+        let context = if url.is_empty() {
+            "failed to list the cookies".to_owned()
+        } else {
+            format!("failed to list the cookies of {url}")
+        };
+        error::throw_host(&ctx, "TypeError", &context, &host_error)
+    })?;
+    let Ok(json) = std::str::from_utf8(&listed) else {
+        let message = "failed to list the cookies: the host's answer is not UTF-8";
+        return Err(error::throw(&ctx, "TypeError", message, None));
+    };
+    rquickjs::String::from_str(ctx, json)
+}
+
+/// Stores the `Set-Cookie` value `text` as if `url` had sent it.
+fn cookie_set(ctx: Ctx<'_>, url: String, text: String) -> rquickjs::Result<()> {
+    host::cookie_set(url.as_bytes(), text.as_bytes()).map_err(|host_error| {
+        let context = format!("failed to set a cookie for {url}");
+        error::throw_host(&ctx, "TypeError", &context, &host_error)
+    })?;
     Ok(())
 }
 

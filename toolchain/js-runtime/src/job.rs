@@ -18,7 +18,7 @@ use konnector_host_api::{KNOWN_ERROR_CODES, guest};
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Persistent, Promise, Value, qjs};
 
-use crate::{host, host_api, js, random, timers};
+use crate::{dependencies, host, host_api, js, random, timers};
 
 /// The Cozy error code of a job that ends on a JavaScript error, unless the
 /// error's message is one of [`KNOWN_ERROR_CODES`].
@@ -32,6 +32,14 @@ const UNCAUGHT_ERROR_CODE: &str = "UNKNOWN_ERROR";
 pub fn run() {
     if let Err(message) = random::reseed_random() {
         fail(&format!("failed to seed Math.random: {message}"));
+        return;
+    }
+    // A snapshot has the dependencies already; without one, their bundle
+    // is evaluated now, and each package at its first require.
+    if let Err(message) = dependencies::install_from_host() {
+        let line = format!("failed to evaluate the konnector's dependencies: {message}");
+        guest::error(&line);
+        fail(&line);
         return;
     }
     let bytecode = match host::script() {
@@ -76,7 +84,7 @@ fn start_module(ctx: &Ctx<'_>, bytecode: &[u8]) -> Option<Persistent<Promise<'st
 /// (`crate::modules`) and evaluates it, as QuickJS's own `qjs` does.
 /// rquickjs's `Module::load` skips the resolution, without which QuickJS
 /// cannot link a module that imports anything.
-fn evaluate_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Promise<'js>> {
+pub fn evaluate_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Promise<'js>> {
     let raw_ctx = ctx.as_raw().as_ptr();
     // `ROM_DATA` lets the module's functions point into `bytecode` instead
     // of copying it, which is why `run` keeps it until the job ends.
@@ -180,6 +188,55 @@ fn run_pending_jobs(js: &js::Js) -> bool {
                 return false;
             }
         }
+    }
+}
+
+/// Runs promise jobs until the queue is empty, outside a job's event loop
+/// (for the dependency bundle). Returns the description of an exception a
+/// job threw, or of the first promise rejected with no handler.
+pub fn drain_pending_jobs(js: &js::Js) -> Result<(), String> {
+    loop {
+        match js.runtime.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(exception) => {
+                return Err(exception.0.with(|ctx| {
+                    let value = ctx.catch();
+                    describe_value(&ctx, &value)
+                }));
+            }
+        }
+    }
+    let rejections = js::take_unhandled_rejections();
+    js.context.with(|ctx| match rejections.into_iter().next() {
+        Some(rejection) => match rejection.reason.restore(&ctx) {
+            Ok(reason) => Err(format!(
+                "unhandled promise rejection: {}",
+                describe_value(&ctx, &reason)
+            )),
+            Err(error) => Err(format!("unhandled promise rejection: {error}")),
+        },
+        None => Ok(()),
+    })
+}
+
+/// Describes an error of a call into JavaScript: the exception it threw
+/// with its stack, or the error itself.
+pub fn describe_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    let exception = ctx.catch();
+    if exception.is_undefined() || exception.is_null() {
+        error.to_string()
+    } else {
+        describe_value(ctx, &exception)
+    }
+}
+
+/// Describes a thrown value as `Name: message` and its stack.
+pub fn describe_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> String {
+    let (summary, stack) = describe(ctx, value);
+    match stack {
+        Some(stack) => format!("{summary}\n{}", stack.trim_end()),
+        None => summary,
     }
 }
 

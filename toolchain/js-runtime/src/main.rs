@@ -14,7 +14,8 @@
 //!   so jobs start with it done. It reads no clock, random source or job
 //!   data of its own.
 //! * `_start`: runs one job. It reseeds `Math.random` from WASI
-//!   `random_get`, reads the konnector's bytecode from
+//!   `random_get`, evaluates the konnector's dependency bundle unless a
+//!   snapshot has it already, reads the konnector's bytecode from
 //!   `konnector_js_v1::script` (through the `konnector_v1` result buffer),
 //!   evaluates it as an ES module (strict mode, top-level `await` allowed,
 //!   imports of built-in modules only), and runs its event loop: promise
@@ -24,6 +25,13 @@
 //!   ends the job with `konnector_v1::job_fail`: with the error's message
 //!   when it is a Cozy error code such as `LOGIN_FAILED`, else with
 //!   `UNKNOWN_ERROR` (see [`job`]).
+//! * `konnector.preload`: evaluates the konnector's bundled dependencies
+//!   ahead of time, for the engine's snapshot of one konnector (see
+//!   [`dependencies`]). It reads the bundle from
+//!   `konnector_js_v1::dependencies` and the packages to evaluate from
+//!   `konnector_js_v1::preload_plan`, names each one with
+//!   `konnector_js_v1::preload_step` before evaluating it, and exits with a
+//!   non-zero status, its reason on standard error, when one fails.
 //! * `compile`: compiles the JavaScript source of
 //!   `konnector_build_v1::source` (named after
 //!   `konnector_build_v1::source_name`) into module bytecode and hands it to
@@ -37,6 +45,7 @@
 mod base64;
 mod builtins;
 mod compile;
+mod dependencies;
 mod error;
 mod host;
 mod host_api;
@@ -59,6 +68,13 @@ fn main() {
 #[unsafe(export_name = "wizer.initialize")]
 pub extern "C" fn initialize() {
     js::with(|_| ());
+}
+
+/// Evaluates the konnector's dependencies ahead of time, for the snapshot
+/// of one konnector.
+#[unsafe(export_name = "konnector.preload")]
+pub extern "C" fn preload() {
+    dependencies::preload();
 }
 
 /// Compiles JavaScript source into QuickJS bytecode, at build time.

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use rquickjs::{Ctx, Function, Object, TypedArray};
 
-use crate::{error, host};
+use crate::{dependencies, error, host};
 
 /// Largest number of bytes one `randomBytes` call returns: the limit of
 /// `crypto.getRandomValues`, 64 KiB.
@@ -44,6 +44,10 @@ pub fn reseed_random() -> Result<(), String> {
 /// Returns the next `Math.random` number in [0, 1), from the same
 /// xorshift64* generator as QuickJS's own `Math.random`.
 fn next_random() -> f64 {
+    // A value drawn now would be the same in every job of the snapshot.
+    if dependencies::preloading() {
+        dependencies::refuse("Math.random");
+    }
     RANDOM_STATE.with(|cell| {
         let mut x = cell.get();
         x ^= x >> 12;

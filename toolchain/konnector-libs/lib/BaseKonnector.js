@@ -22,6 +22,7 @@ const log = require("./log");
 const { errors, errorCode, isErrorCode } = require("./errors");
 const saveBills = require("./saveBills");
 const saveFiles = require("./saveFiles");
+const saveIdentity = require("./saveIdentity");
 const signin = require("./signin");
 const { updateOrCreate } = require("./data");
 const manifest = require("./manifest");
@@ -175,6 +176,10 @@ class BaseKonnector {
 
   saveFiles(entries, fields, options = {}) {
     return saveFiles(entries, fields, this.sourceOptions(fields, options));
+  }
+
+  saveIdentity(contact, accountIdentifier, options = {}) {
+    return saveIdentity(contact, accountIdentifier, { sourceAccount: this.accountId, ...options });
   }
 
   updateOrCreate(entries, doctype, matchingAttributes, options = {}) {

@@ -1,20 +1,21 @@
 // CookieKonnector: a BaseKonnector whose requests share one cookie
-// session, `this.request`.
+// session, `this.request`, saved in the account's data between jobs.
 //
-// In cozy-konnector-libs it saves the session's cookies in the account and
-// restores them in the next job. Here the host keeps each job's cookies
-// itself, for that job only, and konnector code cannot read them. So every
-// job starts with no cookie, and initSession() returns false.
-// saveSession() and resetSession() only log. A konnector's testSession()
-// then finds no session, and the konnector logs in again. A subclass must
-// define fetch() and testSession(), and call run().
+// The host keeps the job's cookies in one jar (see cookies.js). As in
+// cozy-konnector-libs, initSession() restores the cookies saved in the
+// account's data (`auth.session`, tough-cookie's JSON form as text) into
+// that jar and returns whether there were any, saveSession() saves the
+// jar there, and resetSession() empties the jar and saves it empty. A
+// subclass must define fetch() and testSession(), and call run().
 "use strict";
 
 const BaseKonnector = require("./BaseKonnector");
 const log = require("./log");
 const { requestFactory } = require("./request");
+const { jar, serializeJar, restoreJar, clearJar } = require("./cookies");
 
-const ONE_JOB_REASON = "because the host keeps cookies for one job only";
+// The field of the account data's `auth` object that keeps the session.
+const SESSION_KEY = "session";
 
 class CookieKonnector extends BaseKonnector {
   constructor(requestFactoryOptions = {}) {
@@ -22,6 +23,7 @@ class CookieKonnector extends BaseKonnector {
     if (typeof this.testSession !== "function") {
       throw new TypeError("CookieKonnector: the konnector must define a testSession method");
     }
+    this._jar = jar();
     this.request = this.requestFactory(requestFactoryOptions);
   }
 
@@ -36,20 +38,40 @@ class CookieKonnector extends BaseKonnector {
   }
 
   requestFactory(options = {}) {
-    return requestFactory({ ...options, jar: true });
+    return requestFactory({ ...options, jar: this._jar });
   }
 
+  // Restores the saved session into the job's jar. Returns true when it
+  // had cookies.
   async initSession() {
-    log("debug", `CookieKonnector: no saved session, ${ONE_JOB_REASON}`);
-    return false;
+    const saved = this.getAccountData().auth?.[SESSION_KEY];
+    if (saved === undefined || saved === null) {
+      log("debug", "CookieKonnector: found no saved session");
+      return false;
+    }
+    let restored;
+    try {
+      restored = restoreJar(saved);
+    } catch (error) {
+      log("debug", `CookieKonnector: the saved session cannot be read: ${error.message}`);
+      return false;
+    }
+    log("debug", `CookieKonnector: restored a saved session of ${restored} cookies`);
+    return restored > 0;
   }
 
+  // Saves the job's cookies in the account's data.
   async saveSession() {
-    log("debug", `CookieKonnector: the session is not saved, ${ONE_JOB_REASON}`);
+    const data = { ...this.getAccountData(), auth: { [SESSION_KEY]: JSON.stringify(serializeJar()) } };
+    await this.saveAccountData(data, { merge: false });
+    log("debug", "CookieKonnector: saved the session");
   }
 
+  // Empties the job's jar and saves the empty session.
   async resetSession() {
-    log("debug", "CookieKonnector: the session cannot be reset, because the host keeps cookies");
+    log("debug", "CookieKonnector: resetting the session");
+    clearJar();
+    return this.saveSession();
   }
 
   async signin(options = {}) {

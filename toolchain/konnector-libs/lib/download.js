@@ -44,7 +44,9 @@ function fileError(code, message) {
 // through `options.requestInstance`'s defaults when given), lets
 // `validate({name, size, mime})` reject it, and saves it as `file`
 // ({name, dir_path, content_type, metadata}). Returns the saved file's
-// {id, rev, status, size, mime}.
+// {id, rev, status, size, mime}. With `options.keepExisting`, a file of
+// that name already in the folder is kept, and the host sends no request
+// (unless `validate` is given, which must see the contents).
 async function downloadToFile(entry, file, options = {}) {
   const request = {
     ...defaultsOf(options.requestInstance),
@@ -56,7 +58,7 @@ async function downloadToFile(entry, file, options = {}) {
     cheerio: false,
   };
   if (typeof options.validate !== "function") {
-    return downloadInHost(request, file);
+    return downloadInHost(request, file, options.keepExisting === true);
   }
   let response;
   try {
@@ -75,13 +77,14 @@ async function downloadToFile(entry, file, options = {}) {
 }
 
 // Has the host download `request` (request options) into the store as
-// `file`. The size is not known here. The type is the file's, or the one
-// its name implies, and the host uses the response's when neither is.
-async function downloadInHost(request, file) {
+// `file`, or keep the file of that name when `keepExisting`. The size is
+// not known here. The type is the file's, or the one its name implies,
+// and the host uses the response's when neither is.
+async function downloadInHost(request, file, keepExisting) {
   const target = requestUrl(request);
   let saved;
   try {
-    saved = await host.downloadFile(file, target, requestInit(request));
+    saved = await host.downloadFile({ ...file, keep_existing: keepExisting }, target, requestInit(request));
   } catch (error) {
     if (error.code === "permission_denied" || error.code === "limit_exceeded") {
       throw error;

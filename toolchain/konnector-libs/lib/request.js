@@ -12,16 +12,19 @@
 // StatusCodeError unless `simple: false`, and a request that fails rejects
 // with a RequestError.
 //
-// The host follows redirects and keeps the job's cookies: `jar`, `gzip`
-// and `followAllRedirects` are accepted and change nothing,
-// `followRedirect: false` throws, and a jar's cookies cannot be read or
-// set from konnector code. `timeout` is ignored: the job's deadline bounds
-// every request.
+// The host follows redirects unless `followRedirect` is false, and then
+// the redirect itself is the response (a StatusCodeError unless
+// `simple: false`, as in request-promise). The host keeps the job's
+// cookies in one jar: `jar` and `gzip` are accepted and change nothing,
+// and `rq.jar()` returns that jar, whose cookies konnector code can read
+// and set (see cookies.js). `timeout` is ignored: the job's deadline
+// bounds every request.
 "use strict";
 
 const querystring = require("querystring");
 const url = require("url");
 const { loadCheerio } = require("./cheerio");
+const { jar, parseCookie } = require("./cookies");
 
 // The User-Agent header sent unless the request names one or sets
 // `userAgent: false`: a desktop Firefox, as vendor sites expect a browser.
@@ -68,21 +71,6 @@ function bodyPreview(body) {
     text = JSON.stringify(body) ?? String(body);
   }
   return text.length > MESSAGE_BODY_CHARACTERS ? `${text.slice(0, MESSAGE_BODY_CHARACTERS)}...` : text;
-}
-
-// A jar that stands for the host's cookie jar: it can be passed around as
-// `jar`, but its cookies are out of reach.
-function hostJar() {
-  const unsupported = (method) => () => {
-    throw new Error(
-      `jar.${method}: the host keeps the job's cookies, which konnector code cannot read or set`,
-    );
-  };
-  return {
-    setCookie: unsupported("setCookie"),
-    getCookies: unsupported("getCookies"),
-    getCookieString: unsupported("getCookieString"),
-  };
 }
 
 function mergeOptions(base, extra) {
@@ -137,11 +125,6 @@ function requestUrl(options) {
 
 // Builds the headers and body that fetch sends.
 function requestInit(options) {
-  if (options.followRedirect === false) {
-    throw new TypeError(
-      "requestFactory: followRedirect false is not supported, because the host always follows redirects",
-    );
-  }
   if (options.formData !== undefined || options.multipart !== undefined) {
     throw new TypeError(
       "requestFactory: multipart bodies (formData, multipart) are not supported; send form or body",
@@ -188,7 +171,8 @@ function requestInit(options) {
       body = isBytes ? options.body : String(options.body);
     }
   }
-  return { method, headers, body };
+  const redirect = options.followRedirect === false ? "manual" : "follow";
+  return { method, headers, body, redirect };
 }
 
 function plainHeaders(headers) {
@@ -300,10 +284,8 @@ function makeRequest(defaults) {
   rq.del = rq.delete;
   rq.head = withMethod("HEAD");
   rq.defaults = (options) => makeRequest(normalizeDefaults(mergeOptions(defaults, options)));
-  rq.jar = hostJar;
-  rq.cookie = () => {
-    throw new Error("rq.cookie: the host keeps the job's cookies, which konnector code cannot set");
-  };
+  rq.jar = jar;
+  rq.cookie = parseCookie;
   rq[DEFAULTS] = defaults;
   return rq;
 }

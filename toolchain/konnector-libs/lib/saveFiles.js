@@ -8,14 +8,16 @@
 // entry. Files go to `fields.folderPath` (or the account's `folder_path`),
 // plus `subPath` when the entry or the options set one.
 //
-// A file is saved once per job for each folder and name: a second entry
-// with the same name gets the first one's file without a second download.
-// Across jobs the store keeps one file per name, and a file whose contents
-// did not change is left unchanged. Konnector code cannot read the store,
-// so `shouldReplaceFile`, `shouldReplaceName` and `fileIdAttributes` cannot
-// look for existing files; `fileIdAttributes` is only recorded in the
-// file's metadata. A file that fails to download or to save is logged and
-// its entry is returned without `fileDocument`.
+// A file is saved once per folder and name, as in cozy-konnector-libs: when
+// the folder already has a file of that name, from an earlier job or an
+// earlier entry, the host keeps it and downloads nothing. Konnector code
+// cannot read the store, so `shouldReplaceFile` cannot be given the file
+// found: with a `shouldReplaceFile` option or entry field, every file is
+// downloaded, and the host replaces a file whose contents changed.
+// `shouldReplaceName` has no effect, and `fileIdAttributes` is recorded in
+// the file's metadata but does not find a file under another name. A file
+// that fails to download or to save is logged and its entry is returned
+// without `fileDocument`.
 "use strict";
 
 const host = require("konnector:host");
@@ -108,9 +110,11 @@ async function saveEntryFile(entry, folder, options) {
       }
       saved = await saveContents(contents, file, options.validateFile);
     } else {
+      const replace = entry.shouldReplaceFile ?? options.shouldReplaceFile;
       saved = await downloadToFile(entry, file, {
         requestInstance: options.requestInstance,
         validate: options.validateFile,
+        keepExisting: typeof replace !== "function",
       });
     }
   } catch (error) {

@@ -14,9 +14,9 @@
 //! other import traps when called.
 
 use konnector_host_api::{
-    ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, DOC_CREATE, DOC_UPDATE, DOC_UPSERT, FILE_DOWNLOAD,
-    FILE_SAVE, HTTP_BODY_READ, HTTP_FETCH, IMPORT_MODULE, JOB_FAIL, JOB_INPUT, LOG, LogLevel,
-    RESULT_LEN, RESULT_READ, Status,
+    ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, COOKIE_LIST, COOKIE_SET, DOC_CREATE, DOC_UPDATE,
+    DOC_UPSERT, FILE_DOWNLOAD, FILE_SAVE, HTTP_BODY_READ, HTTP_FETCH, IMPORT_MODULE, JOB_FAIL,
+    JOB_INPUT, LOG, LogLevel, RESULT_LEN, RESULT_READ, Status,
 };
 use wasmtime::{Caller, Engine, Linker, Module};
 
@@ -25,6 +25,9 @@ pub const JS_IMPORT_MODULE: &str = "konnector_js_v1";
 /// `() -> status`: puts the konnector's QuickJS bytecode in the result
 /// buffer.
 pub const SCRIPT: &str = "script";
+/// `() -> status`: puts the QuickJS bytecode of the konnector's dependency
+/// bundle in the result buffer, [`Status::Unsupported`] when it has none.
+pub const DEPENDENCIES: &str = "dependencies";
 /// Import module of the functions that `compile` uses at build time.
 pub const BUILD_IMPORT_MODULE: &str = "konnector_build_v1";
 /// `() -> status`: puts the JavaScript source to compile in the result
@@ -79,6 +82,9 @@ pub struct HostState {
     /// The bytecode that `konnector_js_v1::script` returns; `None` makes it
     /// return [`Status::Unsupported`].
     pub script: Option<Vec<u8>>,
+    /// The bytecode that `konnector_js_v1::dependencies` returns; `None`
+    /// makes it return [`Status::Unsupported`].
+    pub dependencies: Option<Vec<u8>>,
     /// Log lines from `konnector_v1::log`.
     pub logs: Vec<(LogLevel, String)>,
     /// Error code and message of the first `konnector_v1::job_fail`.
@@ -203,6 +209,17 @@ fn define_konnector(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
         },
     )?;
+    linker.func_wrap(
+        JS_IMPORT_MODULE,
+        DEPENDENCIES,
+        |mut caller: Caller<'_, HostState>| {
+            let state = caller.data_mut();
+            match state.dependencies.clone() {
+                Some(bundle) => state.set_result(Status::Ok, bundle),
+                None => state.set_result(Status::Unsupported, "the konnector has no dependencies"),
+            }
+        },
+    )?;
     Ok(())
 }
 
@@ -228,6 +245,7 @@ fn define_unsupported(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         DOC_UPSERT,
         ACCOUNT_DATA_SET,
         HTTP_BODY_READ,
+        COOKIE_LIST,
     ] {
         linker.func_wrap(
             IMPORT_MODULE,
@@ -235,7 +253,7 @@ fn define_unsupported(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             move |mut caller: Caller<'_, HostState>, _: i32, _: i32| unsupported(&mut caller, name),
         )?;
     }
-    for name in [FILE_SAVE, FILE_DOWNLOAD, HTTP_FETCH] {
+    for name in [FILE_SAVE, FILE_DOWNLOAD, HTTP_FETCH, COOKIE_SET] {
         linker.func_wrap(
             IMPORT_MODULE,
             name,

@@ -3,8 +3,10 @@
 //
 // Where this fetch differs from a browser's or Node.js's:
 // - The host follows redirects and keeps the job's cookies itself, so
-//   `redirect` other than "follow", `credentials: "omit"`, `signal` and
-//   `integrity` throw a TypeError that names the option.
+//   `credentials: "omit"`, `signal` and `integrity` throw a TypeError that
+//   names the option. `redirect: "manual"` returns the redirect itself, as
+//   Node.js does (status 3xx and its `location` header, not a browser's
+//   opaque response), and `redirect: "error"` rejects on a redirect.
 // - Bodies are read whole: `body` streams, Blob and FormData do not exist,
 //   and the `body` getter throws for a response that has a body.
 // - `statusText` is "" because the host does not pass the reason phrase.
@@ -333,12 +335,14 @@
     }
   }
 
+  const REDIRECT_MODES = ["follow", "manual", "error"];
+
   // Ends in a TypeError for the options the host cannot honour.
   function checkUnsupportedOptions(init) {
     const redirect = init.redirect;
-    if (redirect !== undefined && redirect !== "follow") {
+    if (redirect !== undefined && !REDIRECT_MODES.includes(String(redirect))) {
       throw new TypeError(
-        `fetch: redirect "${redirect}" is not supported, because the host always follows redirects`,
+        `Request: redirect "${redirect}" is not one of ${REDIRECT_MODES.join(", ")}`,
       );
     }
     if (init.signal !== undefined && init.signal !== null) {
@@ -394,6 +398,7 @@
     #method;
     #url;
     #headers;
+    #redirect = "follow";
 
     constructor(input, init = undefined) {
       if (input === INTERNAL) {
@@ -401,6 +406,7 @@
         this.#method = init.method;
         this.#url = init.url;
         this.#headers = init.headers;
+        this.#redirect = init.redirect;
         return;
       }
       const options = init ?? {};
@@ -410,10 +416,12 @@
       let method = "GET";
       let headers;
       let source = null;
+      let redirect = "follow";
       if (input instanceof Request) {
         url = input.url;
         method = input.method;
         headers = input.headers;
+        redirect = input.redirect;
         if (options.body === undefined) {
           source = cloneSource(input);
         }
@@ -442,6 +450,7 @@
       this.#method = method;
       this.#url = url;
       this.#headers = headers;
+      this.#redirect = options.redirect === undefined ? redirect : String(options.redirect);
     }
 
     get method() {
@@ -457,7 +466,7 @@
     }
 
     get redirect() {
-      return "follow";
+      return this.#redirect;
     }
 
     get [Symbol.toStringTag]() {
@@ -470,6 +479,7 @@
         method: this.#method,
         url: this.#url,
         headers: new Headers(this.#headers),
+        redirect: this.#redirect,
       });
     }
   }
@@ -616,12 +626,21 @@
     const body = takeBody(request);
     // The fragment is not sent, and a response's URL has none.
     const url = request.url.replace(/#.*$/s, "");
+    const follow = request.redirect === "follow";
     const message = JSON.stringify({
       method: request.method,
       url,
       headers: headerList(request.headers),
+      ...(follow ? {} : { redirect: "manual" }),
     });
     const head = JSON.parse(native.httpFetch(url, message, body ?? EMPTY));
+    const isRedirect =
+      REDIRECT_STATUSES.includes(head.status) &&
+      head.headers.some(([name]) => name === "location");
+    if (request.redirect === "error" && isRedirect) {
+      // The body is left in the host, which frees it when the job ends.
+      throw new TypeError(`fetch: ${url} answered a redirect, and the request's redirect is "error"`);
+    }
 
     const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUSES.includes(head.status);
     return new Response(INTERNAL, {
@@ -639,13 +658,16 @@
   // the file store as `file` ({name, dir_path, content_type, metadata}):
   // the body never enters the konnector's memory. Resolves to the file's
   // write result, {id, rev, status}.
-  internal.downloadFile = async function downloadFile(file, input, init = undefined) {
+  // With `keepExisting`, a file of that name already in the folder is
+  // kept and nothing is sent.
+  internal.downloadFile = async function downloadFile(file, input, init, keepExisting) {
     const request = new Request(input, init);
     const body = takeBody(request);
     const url = request.url.replace(/#.*$/s, "");
     const message = JSON.stringify({
       request: { method: request.method, url, headers: headerList(request.headers) },
       file,
+      keep_existing: keepExisting,
     });
     return JSON.parse(native.downloadFile(url, message, body ?? EMPTY));
   };

@@ -11,7 +11,7 @@
 (function (native, internal) {
   "use strict";
 
-  const { bufferSourceBytes, formatValue } = internal;
+  const { bufferSourceBytes, formatValue, toUsvString } = internal;
 
   // Levels of konnector_v1::log by name. "warning" and "critical" are the
   // stack's names.
@@ -135,9 +135,10 @@
   }
 
   // Downloads a URL into the file store as the file {name, dir_path,
-  // content_type, metadata}; `input` and `init` are those of fetch. The
-  // contents go from the network to the store without entering the
-  // konnector's memory.
+  // content_type, metadata, keep_existing}; `input` and `init` are those
+  // of fetch. The contents go from the network to the store without
+  // entering the konnector's memory. With `keep_existing: true`, a file of
+  // that name already in the folder is kept and nothing is downloaded.
   async function downloadFile(file, input, init = undefined) {
     checkObject(file, "downloadFile: the file description");
     checkString(file.name, "downloadFile: the file name");
@@ -147,7 +148,25 @@
       content_type: file.content_type ?? undefined,
       metadata: file.metadata ?? undefined,
     };
-    return internal.downloadFile(description, input, init);
+    return internal.downloadFile(description, input, init, file.keep_existing === true);
+  }
+
+  // Returns the job's cookies that a request to `url` would carry, or all
+  // of them without `url`: objects {name, value, domain, host_only, path,
+  // secure, http_only, expires}, with `expires` in seconds since 1970 or
+  // null. The jar belongs to the job and starts empty.
+  function cookies(url = undefined) {
+    if (url !== undefined && url !== null) {
+      return JSON.parse(native.cookieList(toUsvString(url)));
+    }
+    return JSON.parse(native.cookieList(""));
+  }
+
+  // Stores a Set-Cookie header value in the job's jar, as if a response
+  // from `url` had carried it.
+  function setCookie(url, text) {
+    checkString(text, "setCookie: the cookie");
+    native.cookieSet(toUsvString(url), text);
   }
 
   async function accountData() {
@@ -179,6 +198,8 @@
       upsert,
       saveFile,
       downloadFile,
+      cookies,
+      setCookie,
       accountData,
       setAccountData,
       errors,

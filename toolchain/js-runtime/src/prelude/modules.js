@@ -1,17 +1,28 @@
-// The registry of built-in modules, which both `require` (a global, for
-// CommonJS code) and `import` (through the module loader of modules.rs)
-// read. A later file adds a module with one call:
+// The registry of modules, which both `require` (a global, for CommonJS
+// code) and `import` (through the module loader of modules.rs) read.
+//
+// Built-in modules: a later file adds one with a single call,
 //
 //   internal.defineModule("name", exports);
 //
-// The exports object is created at pre-initialisation, like everything
-// here, so it must not read job data when it is built. Only built-in
-// modules exist at run time: npm dependencies are bundled into the
-// konnector by `konnector build`.
+// and the exports object is created at pre-initialisation, like everything
+// here, so it must not read job data when it is built.
+//
+// Dependencies: the npm packages that `konnector build` bundles apart from
+// the konnector's own code. Their bundle (dependencies.rs evaluates it)
+// imports "konnector:dependencies" and calls `define(name, factory)` for
+// each package name the konnector's code requires. A factory evaluates
+// its package at the first `require` of that name, once; the runtime
+// requires some ahead of time, before the snapshot of a konnector is taken.
 (function (native, internal) {
   "use strict";
 
   const modules = new Map();
+  // Bundled dependencies by name: {factory, loaded, exports}.
+  const dependencies = new Map();
+  // Whether the dependency bundle is being evaluated, the only time
+  // `define` works.
+  let defining = false;
 
   internal.defineModule = function defineModule(name, exports) {
     if (modules.has(name)) {
@@ -38,11 +49,11 @@
     return error;
   }
 
-  // Returns the registered name of the built-in module `name`: the name
-  // itself, or without its "node:" prefix, as Node.js names its modules
+  // Returns the registered name of the module `name`: the name itself, or
+  // a built-in's without its "node:" prefix, as Node.js names its modules
   // both ways.
   function registeredName(name) {
-    if (modules.has(name)) {
+    if (modules.has(name) || dependencies.has(name)) {
       return name;
     }
     if (name.startsWith("node:") && modules.has(name.slice(5))) {
@@ -51,10 +62,47 @@
     throw moduleNotFound(name);
   }
 
-  // Returns the exports of the built-in module `name`.
+  // Returns the exports of the module `name`, evaluating a dependency at
+  // its first require.
   function requireModule(name) {
-    return modules.get(registeredName(name));
+    const registered = registeredName(name);
+    const dependency = dependencies.get(registered);
+    if (dependency === undefined) {
+      return modules.get(registered);
+    }
+    if (!dependency.loaded) {
+      dependency.exports = dependency.factory();
+      dependency.loaded = true;
+    }
+    return dependency.exports;
   }
+
+  internal.openDependencies = () => {
+    defining = true;
+  };
+  internal.closeDependencies = () => {
+    defining = false;
+  };
+
+  internal.defineModule(
+    "konnector:dependencies",
+    Object.freeze({
+      define(name, factory) {
+        if (!defining) {
+          throw new Error(
+            "konnector:dependencies: define works only in the dependency bundle that konnector build writes",
+          );
+        }
+        if (typeof name !== "string" || typeof factory !== "function") {
+          throw new TypeError("konnector:dependencies: define takes a name and a function");
+        }
+        if (modules.has(name) || dependencies.has(name)) {
+          throw new Error(`konnector:dependencies: the module "${name}" is already defined`);
+        }
+        dependencies.set(name, { factory, loaded: false, exports: undefined });
+      },
+    }),
+  );
 
   // For the module loader: the name `import` resolves to, which is the
   // module's registered name.
