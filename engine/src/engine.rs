@@ -134,10 +134,12 @@ pub struct KonnectorEngine {
     pub(crate) engine: Engine,
     pub(crate) config: EngineConfig,
     linker: Linker<JobState>,
-    cache: ModuleCache,
+    pub(crate) cache: ModuleCache,
     prepared: Mutex<HashMap<[u8; 32], Prepared>>,
     /// The JavaScript runtime, compiled and linked when the engine started.
     js_runtime: Option<Prepared>,
+    /// Snapshots of the runtime with a konnector's dependencies evaluated.
+    pub(crate) snapshots: crate::snapshot::Snapshots,
     ticker_stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -191,6 +193,7 @@ impl KonnectorEngine {
             cache,
             prepared: Mutex::new(HashMap::new()),
             js_runtime: None,
+            snapshots: crate::snapshot::Snapshots::default(),
             ticker_stop,
             ticker: Some(ticker),
         };

@@ -252,11 +252,13 @@ impl KonnectorEngine {
                         ))));
                     }
                 }
-                (
-                    self.js_runtime(runtime)?,
-                    Some(bytecode.clone()),
-                    dependencies.clone(),
-                )
+                let mut prepared = self.js_runtime(runtime)?;
+                if let Some(dependencies) = dependencies
+                    && let Some(snapshot) = self.js_snapshot(&prepared, dependencies).await
+                {
+                    prepared = snapshot;
+                }
+                (prepared, Some(bytecode.clone()), dependencies.clone())
             }
         };
         tracing::debug!(module = %hex::encode(&prepared.digest[..8]), source = ?prepared.source, "module ready");

@@ -9,5 +9,6 @@ mod limits;
 mod permissions;
 mod sample;
 mod sandbox;
+mod snapshots;
 mod support;
 mod wat;

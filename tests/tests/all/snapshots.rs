@@ -1,0 +1,209 @@
+//! Per-konnector snapshots: a JavaScript konnector's dependencies are
+//! evaluated once, before its first job, and every job starts from that
+//! memory without seeing anything of another job.
+//!
+//! The dependency bundles here are written by hand, as `konnector build`
+//! writes them: a module that defines each package with
+//! `konnector:dependencies`.
+
+use std::sync::Arc;
+
+use konnector_engine::host_api::JobInput;
+use konnector_engine::host_api::artifact::{JsDependencies, PreloadPlan};
+use konnector_engine::manifest::Manifest;
+use konnector_engine::{JobCode, JobReport, LimitRequest, Outcome};
+use konnector_toolchain::artifact_build::runtime_digest;
+
+use crate::javascript::{js_engine, runtime};
+use crate::support::{self, TempStore, messages};
+
+/// A package whose evaluation is expensive (a loop of 300,000 iterations)
+/// and keeps a counter and a list at module level.
+const COUNTER: &str = r#"
+define("counter", () => {
+  let total = 0;
+  for (let i = 0; i < 300000; i++) total += i % 7;
+  let calls = 0;
+  const seen = [];
+  return {
+    total,
+    next() { calls += 1; return calls; },
+    remember(value) { seen.push(value); return seen.slice(); },
+  };
+});
+"#;
+
+/// Compiles a dependency bundle that defines the packages of `body`, with a
+/// plan that evaluates `evaluate` ahead of time.
+fn dependencies(body: &str, evaluate: &[&str]) -> Arc<JsDependencies> {
+    let source = format!("import {{ define }} from \"konnector:dependencies\";\n{body}");
+    let bytecode = runtime()
+        .1
+        .compile("dependencies.js", source.as_bytes())
+        .expect("the bundle compiles");
+    Arc::new(JsDependencies {
+        bytecode,
+        plan: PreloadPlan {
+            evaluate: evaluate.iter().map(|name| (*name).to_owned()).collect(),
+            per_job: Vec::new(),
+        },
+    })
+}
+
+/// Runs `source` with `dependencies` as job `id`.
+async fn run(source: &str, dependencies: &Arc<JsDependencies>, id: &str) -> JobReport {
+    let store = TempStore::new();
+    let bytecode = runtime()
+        .1
+        .compile("index.js", source.as_bytes())
+        .expect("valid source");
+    let mut job = support::job(
+        b"",
+        Manifest::unprivileged("snapshot-test"),
+        store.sink(),
+        LimitRequest::default(),
+    );
+    job.id = id.to_owned();
+    job.code = JobCode::JavaScript {
+        bytecode: Arc::from(bytecode),
+        runtime: runtime_digest(&runtime().0),
+        dependencies: Some(dependencies.clone()),
+    };
+    job.input = JobInput {
+        account: Some(format!("account-of-{id}")),
+        ..JobInput::default()
+    };
+    js_engine().run(job).await.expect("job starts")
+}
+
+#[tokio::test]
+async fn jobs_start_with_dependencies_evaluated() {
+    let source = r#"
+        const counter = require("counter");
+        console.log(`total ${counter.total}`);
+    "#;
+    let snapshot = dependencies(COUNTER, &["counter"]);
+    // The same bundle with a plan that evaluates nothing ahead of time: each
+    // job evaluates the package at its require.
+    let per_job = dependencies(COUNTER, &[]);
+
+    let with = run(source, &snapshot, "with-snapshot").await;
+    let without = run(source, &per_job, "without-snapshot").await;
+    for report in [&with, &without] {
+        assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+        assert_eq!(messages(report), ["total 899997"]);
+    }
+    // The loop alone is millions of fuel units; the snapshot's job never
+    // runs it.
+    assert!(
+        with.counters.fuel_used + 3_000_000 < without.counters.fuel_used,
+        "with a snapshot {} fuel, without {}",
+        with.counters.fuel_used,
+        without.counters.fuel_used
+    );
+}
+
+#[tokio::test]
+async fn module_state_and_globals_do_not_cross_jobs() {
+    let snapshot = dependencies(COUNTER, &["counter"]);
+    let source = r#"
+        const counter = require("counter");
+        const host = require("konnector:host");
+        const job = host.input.account;
+        console.log(`cookies ${JSON.stringify(host.cookies())}`);
+        host.setCookie("https://vendor.example/", `session=${job}; Path=/`);
+        console.log(`calls ${counter.next()}`);
+        console.log(`seen ${JSON.stringify(counter.remember(job))}`);
+        console.log(`global ${String(globalThis.previousJob)}`);
+        globalThis.previousJob = job;
+        counter.total = -1;
+    "#;
+    for id in ["first", "second", "third"] {
+        let report = run(source, &snapshot, id).await;
+        assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+        assert_eq!(
+            messages(&report),
+            [
+                "cookies []".to_owned(),
+                "calls 1".to_owned(),
+                format!("seen [\"account-of-{id}\"]"),
+                "global undefined".to_owned(),
+            ]
+        );
+    }
+    let report = run(
+        r#"console.log(`total ${require("counter").total}`);"#,
+        &snapshot,
+        "after",
+    )
+    .await;
+    assert_eq!(messages(&report), ["total 899997"]);
+}
+
+#[tokio::test]
+async fn jobs_of_one_snapshot_draw_different_random_numbers() {
+    let snapshot = dependencies(COUNTER, &["counter"]);
+    let source = r#"
+        require("counter");
+        const bytes = crypto.getRandomValues(new Uint8Array(16));
+        console.log(`${Math.random()} ${Array.from(bytes).join(",")}`);
+    "#;
+    let mut drawn = Vec::new();
+    for id in ["one", "two", "three"] {
+        let report = run(source, &snapshot, id).await;
+        assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+        drawn.push(messages(&report)[0].to_owned());
+    }
+    drawn.sort();
+    drawn.dedup();
+    assert_eq!(drawn.len(), 3, "{drawn:?}");
+}
+
+#[tokio::test]
+async fn package_that_reads_the_clock_at_load_is_evaluated_in_each_job() {
+    // The plan says to evaluate "clock" ahead of time, as a hand-made or
+    // stale artifact could: the preload stops at the clock, there is no
+    // snapshot, and each job evaluates the package with its own time.
+    let bundle = format!(
+        "{COUNTER}\ndefine(\"clock\", () => ({{ loadedAt: Date.now(), draw: Math.random() }}));"
+    );
+    let snapshot = dependencies(&bundle, &["counter", "clock"]);
+    let source = r#"
+        const { loadedAt } = require("clock");
+        const lag = Date.now() - loadedAt;
+        console.log(`fresh ${lag >= 0 && lag < 60000}`);
+    "#;
+    let per_job = dependencies(&bundle, &[]);
+    let first = run(source, &snapshot, "clock-one").await;
+    let reference = run(source, &per_job, "clock-reference").await;
+    for report in [&first, &reference] {
+        assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+        assert_eq!(messages(report), ["fresh true"]);
+    }
+    // Without a snapshot, the job's fuel is that of evaluating everything
+    // itself, as with the plan that evaluates nothing.
+    let ratio = first.counters.fuel_used as f64 / reference.counters.fuel_used as f64;
+    assert!((0.9..1.1).contains(&ratio), "fuel ratio {ratio}");
+}
+
+#[tokio::test]
+async fn package_that_draws_random_numbers_at_load_gets_no_snapshot() {
+    let bundle = "define(\"seeded\", () => ({ seed: Math.random() }));";
+    let snapshot = dependencies(bundle, &["seeded"]);
+    let source = r#"console.log(`seed ${require("seeded").seed}`);"#;
+    let one = run(source, &snapshot, "seed-one").await;
+    let two = run(source, &snapshot, "seed-two").await;
+    assert_eq!(one.outcome, Outcome::Succeeded, "{:?}", one.logs);
+    assert_eq!(two.outcome, Outcome::Succeeded, "{:?}", two.logs);
+    assert_ne!(messages(&one), messages(&two), "the seed was frozen");
+}
+
+#[tokio::test]
+async fn package_that_throws_at_load_fails_in_the_job() {
+    let bundle = "define(\"broken\", () => { throw new Error(\"broken at load\"); });";
+    let snapshot = dependencies(bundle, &["broken"]);
+    let report = run(r#"require("broken");"#, &snapshot, "broken").await;
+    assert_eq!(report.outcome.error_code(), Some("UNKNOWN_ERROR"));
+    let logged = messages(&report).join("\n");
+    assert!(logged.contains("broken at load"), "{logged}");
+}
