@@ -18,6 +18,7 @@ use konnector_host_api::artifact;
 use crate::cache::{CacheSource, ModuleCache};
 use crate::job::JobState;
 use crate::limits::Limits;
+use crate::snapshot::PreloadLimits;
 use crate::net::{NetLimits, OperatorNetConfig, Resolver, SystemResolver};
 
 /// Operator settings of an engine.
@@ -50,6 +51,9 @@ pub struct EngineConfig {
     /// JavaScript job ([`crate::JobCode::JavaScript`]); the engine compiles
     /// it once, when it starts. Default `None`: JavaScript jobs are refused.
     pub js_runtime: Option<Arc<[u8]>>,
+    /// Limits of the preload that evaluates a JavaScript konnector's
+    /// dependencies before its first job. Default [`PreloadLimits::default`].
+    pub preload_limits: PreloadLimits,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for EngineConfig {
                 "js_runtime",
                 &self.js_runtime.as_ref().map(|wasm| wasm.len()),
             )
+            .field("preload_limits", &self.preload_limits)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +87,7 @@ impl Default for EngineConfig {
             net_limits: NetLimits::default(),
             resolver: Arc::new(SystemResolver),
             js_runtime: None,
+            preload_limits: PreloadLimits::default(),
         }
     }
 }

@@ -69,5 +69,5 @@ pub use limits::{LimitError, LimitRequest, Limits};
 pub use logs::{JobLog, LineObserver, LogLine, LogSource, MAX_LINE_BYTES};
 pub use module_check::{MAX_BLOCK_NESTING, MAX_MODULE_BYTES};
 pub use outcome::{Counters, JobReport, Outcome, TrapKind};
-pub use snapshot::{PRELOAD_DEADLINE, PRELOAD_FUEL, PRELOAD_MEMORY_BYTES, snapshot_key};
+pub use snapshot::{PreloadLimits, snapshot_key};
 pub use stack::{StackAccount, StackConfig, StackError, StackSink, StackToken};

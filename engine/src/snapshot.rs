@@ -48,16 +48,31 @@ use crate::limiter::JobLimiter;
 /// The runtime's export that evaluates the dependencies ahead of time.
 pub(crate) const PRELOAD_EXPORT: &str = "konnector.preload";
 
-/// Fuel a preload may burn: 5 billion units, 25 times what cheerio, moment
-/// and the cozy-konnector-libs module take together.
-pub const PRELOAD_FUEL: u64 = 5_000_000_000;
+/// Limits of the preload that takes a konnector's snapshot, which runs
+/// the konnector's dependency bundle before any of its jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreloadLimits {
+    /// Fuel the preload may burn. Default 5 billion units, 25 times what
+    /// cheerio, moment and the cozy-konnector-libs module take together.
+    pub fuel: u64,
+    /// Wall-clock time it may take, in milliseconds. Default 30,000.
+    pub deadline_ms: u64,
+    /// Linear memory it may use, in bytes. Default 256 MiB, the default
+    /// memory limit of a job: a job starts with the snapshot's memory in
+    /// use, so a job whose memory limit is below the snapshot's size fails
+    /// with `memory_limit_reached` before it runs.
+    pub memory_bytes: u64,
+}
 
-/// Wall-clock time a preload may take: 30 seconds.
-pub const PRELOAD_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Linear memory a preload may use: 256 MiB, the default memory limit of a
-/// job, which then starts with at least that much of it in use.
-pub const PRELOAD_MEMORY_BYTES: u64 = 256 << 20;
+impl Default for PreloadLimits {
+    fn default() -> Self {
+        PreloadLimits {
+            fuel: 5_000_000_000,
+            deadline_ms: 30_000,
+            memory_bytes: 256 << 20,
+        }
+    }
+}
 
 /// Bytes of standard output and error a preload may write that are kept
 /// for the reason of a failure: 4 KiB.
@@ -182,6 +197,7 @@ impl KonnectorEngine {
         let wasm = take_snapshot(
             &self.engine,
             self.config.epoch_tick_ms,
+            self.config.preload_limits,
             compile,
             runtime_wasm,
             dependencies,
@@ -231,6 +247,7 @@ struct PreloadState {
 async fn take_snapshot(
     engine: &Engine,
     epoch_tick_ms: u64,
+    limits: PreloadLimits,
     compile: impl Fn(&[u8]) -> wasmtime::Result<Module>,
     runtime_wasm: &[u8],
     dependencies: &JsDependencies,
@@ -249,7 +266,7 @@ async fn take_snapshot(
 
     let plan = serde_json::to_vec(&dependencies.plan.evaluate).unwrap_or_default();
     let state = PreloadState {
-        limiter: JobLimiter::new(PRELOAD_MEMORY_BYTES, 100_000, 1),
+        limiter: JobLimiter::new(limits.memory_bytes, 100_000, 1),
         result: Vec::new(),
         dependencies: dependencies.bytecode.clone(),
         plan,
@@ -260,9 +277,9 @@ async fn take_snapshot(
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store
-        .set_fuel(PRELOAD_FUEL)
+        .set_fuel(limits.fuel)
         .map_err(fail("failed to set the preload's fuel"))?;
-    store.set_epoch_deadline(epoch_ticks(epoch_tick_ms));
+    store.set_epoch_deadline(limits.deadline_ms.div_ceil(epoch_tick_ms.max(1)) + 1);
     store.epoch_deadline_trap();
 
     let run = async {
@@ -271,14 +288,15 @@ async fn take_snapshot(
         preload.call_async(&mut store, ()).await?;
         Ok::<Instance, wasmtime::Error>(instance)
     };
-    let instance = match tokio::time::timeout(PRELOAD_DEADLINE, run).await {
+    let deadline = Duration::from_millis(limits.deadline_ms);
+    let instance = match tokio::time::timeout(deadline, run).await {
         Ok(Ok(instance)) => instance,
-        Ok(Err(error)) => return Err(explain(&error, store.data())),
+        Ok(Err(error)) => return Err(explain(&error, store.data(), &limits)),
         Err(_elapsed) => {
             return Err(PreloadError(format!(
-                "evaluating {} took more than {} seconds",
+                "evaluating {} took more than {} ms",
                 describe_step(&store.data().step),
-                PRELOAD_DEADLINE.as_secs()
+                limits.deadline_ms
             )));
         }
     };
@@ -292,12 +310,6 @@ async fn take_snapshot(
         .map_err(fail("failed to snapshot the runtime"))
 }
 
-/// Epoch ticks in [`PRELOAD_DEADLINE`] at a tick of `epoch_tick_ms`, plus
-/// one so that the epoch never fires before the timeout.
-fn epoch_ticks(epoch_tick_ms: u64) -> u64 {
-    (PRELOAD_DEADLINE.as_millis() as u64).div_ceil(epoch_tick_ms.max(1)) + 1
-}
-
 /// Describes the package being evaluated.
 fn describe_step(step: &str) -> String {
     if step.is_empty() {
@@ -308,7 +320,7 @@ fn describe_step(step: &str) -> String {
 }
 
 /// Turns the preload's error into the reason there is no snapshot.
-fn explain(error: &wasmtime::Error, state: &PreloadState) -> PreloadError {
+fn explain(error: &wasmtime::Error, state: &PreloadState, limits: &PreloadLimits) -> PreloadError {
     let step = describe_step(&state.step);
     let output = String::from_utf8_lossy(&state.output);
     let output = output.trim();
@@ -323,14 +335,25 @@ fn explain(error: &wasmtime::Error, state: &PreloadState) -> PreloadError {
             exit.0
         ));
     }
-    if let Some(wasmtime::Trap::OutOfFuel) = error.downcast_ref::<wasmtime::Trap>() {
-        return PreloadError(format!(
-            "{step} used more than {PRELOAD_FUEL} fuel units while it was evaluated ahead of time"
-        ));
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => {
+            return PreloadError(format!(
+                "{step} used more than {} fuel units while it was evaluated ahead of time",
+                limits.fuel
+            ));
+        }
+        Some(wasmtime::Trap::Interrupt) => {
+            return PreloadError(format!(
+                "evaluating {step} took more than {} ms",
+                limits.deadline_ms
+            ));
+        }
+        _ => {}
     }
     if state.limiter.memory_denied {
         return PreloadError(format!(
-            "{step} needed more than {PRELOAD_MEMORY_BYTES} bytes of memory while it was evaluated ahead of time"
+            "{step} needed more than {} bytes of memory while it was evaluated ahead of time",
+            limits.memory_bytes
         ));
     }
     PreloadError(format!(

@@ -6,12 +6,16 @@
 //! writes them: a module that defines each package with
 //! `konnector:dependencies`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use konnector_engine::host_api::JobInput;
 use konnector_engine::host_api::artifact::{JsDependencies, PreloadPlan};
 use konnector_engine::manifest::Manifest;
-use konnector_engine::{JobCode, JobReport, LimitRequest, Outcome};
+use konnector_engine::{
+    EngineConfig, JobCode, JobReport, KonnectorEngine, LimitRequest, Outcome, PreloadLimits,
+    snapshot_key,
+};
 use konnector_toolchain::artifact_build::runtime_digest;
 
 use crate::javascript::{js_engine, runtime};
@@ -206,4 +210,136 @@ async fn package_that_throws_at_load_fails_in_the_job() {
     assert_eq!(report.outcome.error_code(), Some("UNKNOWN_ERROR"));
     let logged = messages(&report).join("\n");
     assert!(logged.contains("broken at load"), "{logged}");
+}
+
+/// Returns an engine like [`js_engine`] with the given preload limits.
+fn engine_with(limits: PreloadLimits) -> KonnectorEngine {
+    let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+    let config = EngineConfig {
+        cache_dir: Some(cache_dir),
+        js_runtime: Some(runtime().0.clone()),
+        preload_limits: limits,
+        ..EngineConfig::default()
+    };
+    KonnectorEngine::new(config).expect("engine builds")
+}
+
+/// Runs `source` with `dependencies` on `engine` with the job limits
+/// `limits`.
+async fn run_on(
+    engine: &KonnectorEngine,
+    source: &str,
+    dependencies: &Arc<JsDependencies>,
+    limits: LimitRequest,
+) -> JobReport {
+    let store = TempStore::new();
+    let bytecode = runtime()
+        .1
+        .compile("index.js", source.as_bytes())
+        .expect("valid source");
+    let mut job = support::job(
+        b"",
+        Manifest::unprivileged("snapshot-test"),
+        store.sink(),
+        limits,
+    );
+    job.code = JobCode::JavaScript {
+        bytecode: Arc::from(bytecode),
+        runtime: runtime_digest(&runtime().0),
+        dependencies: Some(dependencies.clone()),
+    };
+    engine.run(job).await.expect("job starts")
+}
+
+#[tokio::test]
+async fn preload_past_its_limits_leaves_jobs_to_evaluate_dependencies() {
+    let source = r#"console.log(`total ${require("counter").total}`);"#;
+    // A different bundle per case keeps each snapshot apart from the other
+    // tests' snapshots in the shared cache folder.
+    let cases = [
+        (
+            "fuel",
+            PreloadLimits {
+                fuel: 1_000_000,
+                ..PreloadLimits::default()
+            },
+        ),
+        (
+            "memory",
+            PreloadLimits {
+                memory_bytes: 1 << 20,
+                ..PreloadLimits::default()
+            },
+        ),
+    ];
+    for (case, limits) in cases {
+        let bundle = format!("{COUNTER}\ndefine(\"{case}\", () => 1);");
+        let snapshot = dependencies(&bundle, &["counter"]);
+        let reference = dependencies(&bundle, &[]);
+        let engine = engine_with(limits);
+        let report = run_on(&engine, source, &snapshot, LimitRequest::default()).await;
+        assert_eq!(report.outcome, Outcome::Succeeded, "{case}: {:?}", report.logs);
+        assert_eq!(messages(&report), ["total 899997"], "{case}");
+        let evaluated = run_on(&engine, source, &reference, LimitRequest::default()).await;
+        let ratio = report.counters.fuel_used as f64 / evaluated.counters.fuel_used as f64;
+        assert!((0.9..1.1).contains(&ratio), "{case}: fuel ratio {ratio}");
+    }
+}
+
+#[tokio::test]
+async fn endless_package_is_stopped_at_the_preload_deadline() {
+    let bundle = "define(\"endless\", () => { for (;;) {} });";
+    let snapshot = dependencies(bundle, &["endless"]);
+    // Fuel enough for hours: only the deadline can stop the preload.
+    let engine = engine_with(PreloadLimits {
+        deadline_ms: 300,
+        fuel: 1 << 50,
+        ..PreloadLimits::default()
+    });
+    let started = std::time::Instant::now();
+    let limits = LimitRequest {
+        fuel: Some(50_000_000),
+        ..LimitRequest::default()
+    };
+    let report = run_on(&engine, r#"require("endless");"#, &snapshot, limits).await;
+    // The job itself then evaluates the package, under its own limits.
+    assert_eq!(report.outcome, Outcome::CpuBudgetExhausted);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the preload was not stopped: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn snapshot_is_kept_in_the_cache_folder() {
+    let bundle = format!("{COUNTER}\ndefine(\"cached\", () => 1);");
+    let deps = dependencies(&bundle, &["counter"]);
+    let key = snapshot_key(&runtime_digest(&runtime().0), &deps);
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = || EngineConfig {
+        cache_dir: Some(folder.path().to_owned()),
+        js_runtime: Some(runtime().0.clone()),
+        ..EngineConfig::default()
+    };
+    let source = r#"console.log(`total ${require("counter").total}`);"#;
+    let first = {
+        let engine = KonnectorEngine::new(config()).expect("engine builds");
+        run_on(&engine, source, &deps, LimitRequest::default()).await
+    };
+    let file = folder
+        .path()
+        .join("js-snapshots")
+        .join(format!("{}.wasm", hex(&key)));
+    assert!(file.is_file(), "no snapshot at {}", file.display());
+
+    // A new engine on the same folder starts from the saved snapshot.
+    let engine = KonnectorEngine::new(config()).expect("engine builds");
+    let second = run_on(&engine, source, &deps, LimitRequest::default()).await;
+    assert_eq!(messages(&second), ["total 899997"]);
+    assert_eq!(first.counters.fuel_used, second.counters.fuel_used);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
