@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use konnector_toolchain::Language;
+use konnector_toolchain::{BuiltDependencies, Language};
 use serde_json::json;
 
 use crate::konnector_path::{self, ARTIFACT_FILE};
@@ -20,7 +20,11 @@ pub(crate) struct BuildArgs {
     /// [default: DIR/build/konnector.wasm].
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Print one JSON object describing the result on standard output.
+    /// Print one JSON object describing the result on standard output: the
+    /// artifact, its bytecode size and the npm packages bundled. For a
+    /// JavaScript konnector that imports packages, `dependencies` gives
+    /// their bytecode size, the ones evaluated ahead of jobs (`evaluate`)
+    /// and the ones evaluated in each job (`per_job`, with the reason).
     #[arg(long)]
     json: bool,
 }
@@ -55,6 +59,13 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     };
     let bytes = built.artifact.len();
     let elapsed_ms = started.elapsed().as_millis();
+    let dependencies = built.dependencies.as_ref().map(|dependencies| {
+        json!({
+            "bytecode_bytes": dependencies.bytecode_bytes,
+            "evaluate": dependencies.plan.evaluate,
+            "per_job": dependencies.plan.per_job,
+        })
+    });
     if args.json {
         println!(
             "{}",
@@ -67,10 +78,14 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 "bytecode_bytes": built.bytecode_bytes,
                 "bundled": built.bundled,
                 "packages": built.packages,
+                "dependencies": dependencies,
                 "elapsed_ms": elapsed_ms,
             })
         );
     } else {
+        if let Some(dependencies) = &built.dependencies {
+            print_preload_plan(dependencies);
+        }
         eprintln!(
             "built {} ({language}, {bytes} bytes) in {elapsed_ms} ms; run it with: konnector run {}",
             output.display(),
@@ -78,6 +93,21 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints which dependencies the engine evaluates ahead of time, and a
+/// line for each one that every job evaluates, with the reason.
+fn print_preload_plan(dependencies: &BuiltDependencies) {
+    let plan = &dependencies.plan;
+    if !plan.evaluate.is_empty() {
+        eprintln!("evaluated once ahead of jobs: {}", plan.evaluate.join(", "));
+    }
+    for dependency in &plan.per_job {
+        eprintln!(
+            "evaluated in each job: {}, because {}",
+            dependency.name, dependency.reason
+        );
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into

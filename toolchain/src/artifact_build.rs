@@ -3,18 +3,25 @@
 //! the manifest added, a JavaScript konnector into its QuickJS bytecode and
 //! manifest, without QuickJS.
 //!
+//! A JavaScript konnector whose own files import npm packages gets two
+//! bytecodes: its own code's, and its dependency bundle's (see
+//! [`crate::js::bundle`]). The build then runs the runtime's
+//! `konnector.preload` on the bundle ([`crate::js::plan_preload`]) to find
+//! the packages the engine may evaluate once, into a snapshot, rather than
+//! in each job, and writes that plan in the artifact.
+//!
 //! Every artifact is read back and checked before it is returned: a
 //! module's imports must be WASI preview 1 or functions of the host API this
-//! version serves, and a JavaScript artifact must carry no code and name the
-//! runtime that compiled it.
+//! version serves, and a JavaScript artifact must carry no code, name the
+//! runtime that compiled it, and carry its dependencies as written.
 
 use std::path::{Path, PathBuf};
 
-use konnector_host_api::artifact::{self, ArtifactKind};
+use konnector_host_api::artifact::{self, ArtifactKind, JsDependencies, PreloadPlan};
 use sha2::{Digest, Sha256};
 
-use crate::js::bundle;
-use crate::js::{CompileError, JsError, JsRuntime};
+use crate::js::bundle::{self, DEPENDENCIES_NAME};
+use crate::js::{CompileError, JsError, JsRuntime, plan_preload};
 use crate::rust::{BuildError, build_rust_konnector, is_rust_konnector};
 
 /// Name of the manifest file in a konnector folder.
@@ -59,8 +66,22 @@ pub struct Built {
     pub bundled: bool,
     /// npm packages in the bundle, by name.
     pub packages: Vec<String>,
-    /// Size of the QuickJS bytecode in bytes (0 for a module).
+    /// Size of the QuickJS bytecode of the konnector's own code in bytes (0
+    /// for a module).
     pub bytecode_bytes: usize,
+    /// The dependency bundle of a JavaScript konnector whose own files
+    /// import npm packages.
+    pub dependencies: Option<BuiltDependencies>,
+}
+
+/// The dependency bundle in a built artifact.
+#[derive(Debug)]
+pub struct BuiltDependencies {
+    /// Size of its QuickJS bytecode in bytes.
+    pub bytecode_bytes: usize,
+    /// The preload plan: the packages the engine evaluates ahead of time,
+    /// and those each job evaluates, with the reason.
+    pub plan: PreloadPlan,
 }
 
 /// Error of [`build_konnector`].
@@ -153,38 +174,71 @@ pub fn build_konnector(dir: &Path, options: BuildOptions<'_>) -> Result<Built, A
                 bundled: false,
                 packages: Vec::new(),
                 bytecode_bytes: 0,
+                dependencies: None,
             })
         }
-        Language::JavaScript => {
-            let prepared = bundle::prepare(dir, &mut |step| progress(&step.to_string()))?;
-            progress("compiling to QuickJS bytecode");
-            let runtime = JsRuntime::new(options.js_runtime)?;
-            let bytecode = runtime
-                .compile(&prepared.name, &prepared.source)
-                .map_err(|error| match error {
-                    CompileError::Invalid(message) => ArtifactBuildError::Syntax(message),
-                    CompileError::Runtime(error) => ArtifactBuildError::Runtime(error),
-                })?;
-            if bytecode.len() > artifact::MAX_BYTECODE_BYTES {
-                return Err(ArtifactBuildError::Check(format!(
-                    "the bytecode is {} bytes, more than the {} bytes the engine runs; bundle fewer or smaller dependencies",
-                    bytecode.len(),
-                    artifact::MAX_BYTECODE_BYTES
-                )));
-            }
-            progress("writing and checking the artifact");
-            let digest = runtime_digest(options.js_runtime);
-            let artifact = artifact::write_js(&manifest, &bytecode, &digest, None);
-            check_js_artifact(&artifact, &bytecode, &digest)?;
-            Ok(Built {
-                artifact,
-                language,
-                bundled: prepared.bundled,
-                packages: prepared.packages,
-                bytecode_bytes: bytecode.len(),
-            })
-        }
+        Language::JavaScript => build_javascript(dir, &manifest, options.js_runtime, progress),
     }
+}
+
+/// Builds a JavaScript konnector: bundles it, compiles its code and its
+/// dependency bundle, plans the preload, and writes the artifact.
+fn build_javascript(
+    dir: &Path,
+    manifest: &str,
+    js_runtime: &[u8],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Built, ArtifactBuildError> {
+    let prepared = bundle::prepare(dir, &mut |step| progress(&step.to_string()))?;
+    progress("compiling to QuickJS bytecode");
+    let runtime = JsRuntime::new(js_runtime)?;
+    let bytecode = compile(&runtime, &prepared.name, &prepared.source)?;
+
+    let dependencies = match &prepared.dependencies {
+        None => None,
+        Some(dependencies) => {
+            progress("compiling the dependency bundle to QuickJS bytecode");
+            let bytecode = compile(&runtime, DEPENDENCIES_NAME, &dependencies.source)?;
+            progress(&format!(
+                "evaluating {} dependencies to find which can be evaluated ahead of time",
+                dependencies.names.len()
+            ));
+            let plan = plan_preload(&runtime, &bytecode, &dependencies.names)?;
+            Some(JsDependencies { bytecode, plan })
+        }
+    };
+
+    progress("writing and checking the artifact");
+    let digest = runtime_digest(js_runtime);
+    let artifact = artifact::write_js(manifest, &bytecode, &digest, dependencies.as_ref());
+    check_js_artifact(&artifact, &bytecode, &digest, dependencies.as_ref())?;
+    Ok(Built {
+        artifact,
+        language: Language::JavaScript,
+        bundled: prepared.bundled,
+        packages: prepared.packages,
+        bytecode_bytes: bytecode.len(),
+        dependencies: dependencies.map(|dependencies| BuiltDependencies {
+            bytecode_bytes: dependencies.bytecode.len(),
+            plan: dependencies.plan,
+        }),
+    })
+}
+
+/// Compiles the module `source`, named `name`, and checks its size.
+fn compile(runtime: &JsRuntime, name: &str, source: &[u8]) -> Result<Vec<u8>, ArtifactBuildError> {
+    let bytecode = runtime.compile(name, source).map_err(|error| match error {
+        CompileError::Invalid(message) => ArtifactBuildError::Syntax(message),
+        CompileError::Runtime(error) => ArtifactBuildError::Runtime(error),
+    })?;
+    if bytecode.len() > artifact::MAX_BYTECODE_BYTES {
+        return Err(ArtifactBuildError::Check(format!(
+            "the bytecode of {name} is {} bytes, more than the {} bytes the engine runs; bundle fewer or smaller dependencies",
+            bytecode.len(),
+            artifact::MAX_BYTECODE_BYTES
+        )));
+    }
+    Ok(bytecode)
 }
 
 /// Returns the SHA-256 digest of a runtime module, as JavaScript artifacts
@@ -194,11 +248,13 @@ pub fn runtime_digest(runtime: &[u8]) -> [u8; 32] {
 }
 
 /// Checks that a JavaScript artifact reads back as written: no code, no
-/// import, the bytecode and the runtime digest.
+/// import, the bytecode, the runtime digest, and the dependency bundle with
+/// its preload plan.
 fn check_js_artifact(
     bytes: &[u8],
     bytecode: &[u8],
     digest: &[u8; 32],
+    dependencies: Option<&JsDependencies>,
 ) -> Result<(), ArtifactBuildError> {
     let check = |message: String| ArtifactBuildError::Check(message);
     let parsed = artifact::parse(bytes).map_err(|error| check(error.to_string()))?;
@@ -206,9 +262,20 @@ fn check_js_artifact(
         ArtifactKind::JavaScript {
             bytecode: read,
             runtime,
-            ..
-        } if read == bytecode && &runtime == digest => {}
-        _ => return Err(check("the bytecode or runtime did not read back".into())),
+            dependencies: read_dependencies,
+        } => {
+            if read != bytecode || &runtime != digest {
+                return Err(check("the bytecode or runtime did not read back".into()));
+            }
+            if read_dependencies.as_ref() != dependencies {
+                return Err(check(
+                    "the dependency bundle or its preload plan did not read back".into(),
+                ));
+            }
+        }
+        ArtifactKind::Module => {
+            return Err(check("the artifact reads back as a module".into()));
+        }
     }
     let imports = imports(bytes).map_err(check)?;
     if !imports.is_empty() {
@@ -295,9 +362,32 @@ mod tests {
     #[test]
     fn js_artifact_check_catches_a_wrong_digest() {
         let bytes = artifact::write_js("{}", b"code", &[1; 32], None);
-        check_js_artifact(&bytes, b"code", &[1; 32]).expect("reads back");
-        let error = check_js_artifact(&bytes, b"code", &[2; 32]).expect_err("digest");
+        check_js_artifact(&bytes, b"code", &[1; 32], None).expect("reads back");
+        let error = check_js_artifact(&bytes, b"code", &[2; 32], None).expect_err("digest");
         assert!(matches!(error, ArtifactBuildError::Check(_)), "{error}");
+    }
+
+    #[test]
+    fn js_artifact_check_reads_the_plan_back() {
+        let dependencies = JsDependencies {
+            bytecode: b"deps".to_vec(),
+            plan: PreloadPlan {
+                evaluate: vec!["cheerio".to_owned()],
+                per_job: vec![konnector_host_api::artifact::PerJobDependency {
+                    name: "clock".to_owned(),
+                    reason: "it reads the clock while it loads".to_owned(),
+                }],
+            },
+        };
+        let bytes = artifact::write_js("{}", b"code", &[1; 32], Some(&dependencies));
+        check_js_artifact(&bytes, b"code", &[1; 32], Some(&dependencies)).expect("reads back");
+
+        let mut other = dependencies.clone();
+        other.plan.evaluate.clear();
+        let error = check_js_artifact(&bytes, b"code", &[1; 32], Some(&other)).expect_err("plan");
+        assert!(error.to_string().contains("preload plan"), "{error}");
+        let error = check_js_artifact(&bytes, b"code", &[1; 32], None).expect_err("no bundle");
+        assert!(error.to_string().contains("dependency bundle"), "{error}");
     }
 
     #[test]

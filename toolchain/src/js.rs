@@ -17,9 +17,13 @@
 //!    time.
 //!
 //! [`preinitialized_runtime`] does steps 1 and 2 and caches the result.
+//! [`plan_preload`] runs the runtime's `konnector.preload` export to find
+//! which of a konnector's bundled dependencies can be evaluated ahead of
+//! time.
 
 pub mod bundle;
 mod host;
+mod preload;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -29,13 +33,15 @@ use std::process::Command;
 use std::task::{Context, Poll, Waker};
 
 use konnector_host_api::LogLevel;
-use wasmtime::{Engine, Instance, Module, Store};
+use wasmtime::{Engine, Instance, Linker, Module, Store};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use host::HostState;
+pub use host::preload::PreloadRefusal;
 pub use host::{
     BUILD_IMPORT_MODULE, ERROR, GuestExit, JS_IMPORT_MODULE, OUTPUT, SCRIPT, SOURCE, SOURCE_NAME,
 };
+pub use preload::{PRELOAD_EXPORT, PRELOAD_FUEL, PRELOAD_MEMORY_BYTES, PreloadTrial, plan_preload};
 
 use crate::rust::{BuildError, build_cargo_package};
 
@@ -270,6 +276,9 @@ impl JsRuntime {
     pub fn new(wasm: &[u8]) -> Result<JsRuntime, JsError> {
         let mut config = wasmtime::Config::new();
         config.max_wasm_stack(GUEST_STACK_BYTES);
+        // Only preloads get a budget (PRELOAD_FUEL); other calls get all
+        // the fuel there is.
+        config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|error| JsError::Wasm {
             context: "failed to configure wasmtime",
             message: format!("{error:#}"),
@@ -281,7 +290,8 @@ impl JsRuntime {
         Ok(JsRuntime { engine, module })
     }
 
-    /// Returns the compiled module.
+    /// Returns the compiled module. Its engine consumes fuel, so a store
+    /// needs fuel before it runs the module.
     pub fn module(&self) -> &Module {
         &self.module
     }
@@ -319,6 +329,28 @@ impl JsRuntime {
         }
     }
 
+    /// Runs a job of `bytecode` through `_start` like [`JsRuntime::run`],
+    /// with `dependencies` as the bytecode of its dependency bundle, which
+    /// `_start` evaluates before the job's code.
+    ///
+    /// # Errors
+    ///
+    /// When `_start` traps or exits with a non-zero status.
+    pub fn run_with_dependencies(
+        &self,
+        bytecode: &[u8],
+        dependencies: &[u8],
+        random_seed: u64,
+    ) -> Result<JobRun, JsError> {
+        let state = HostState {
+            script: Some(bytecode.to_vec()),
+            dependencies: Some(dependencies.to_vec()),
+            random_state: random_seed,
+            ..HostState::default()
+        };
+        self.run_job(state)
+    }
+
     /// Runs a job of `bytecode` through `_start` on the build-time host,
     /// where `random_get` is a stream from `random_seed`, clocks read a
     /// virtual time that starts at 0 and that only `poll_oneoff` advances
@@ -336,6 +368,10 @@ impl JsRuntime {
             random_state: random_seed,
             ..HostState::default()
         };
+        self.run_job(state)
+    }
+
+    fn run_job(&self, state: HostState) -> Result<JobRun, JsError> {
         let (state, called) = self.call(state, START_EXPORT)?;
         if let Err(message) = called {
             return Err(JsError::Wasm {
@@ -356,16 +392,8 @@ impl JsRuntime {
         state: HostState,
         name: &str,
     ) -> Result<(HostState, Result<(), String>), JsError> {
-        let mut store = Store::new(&self.engine, state);
-        let instance = host::linker(&self.engine, &self.module)
-            .and_then(|linker| linker.instantiate(&mut store, &self.module))
-            .map_err(|error| JsError::Wasm {
-                context: "failed to instantiate the runtime",
-                message: format!("{error:#}"),
-            })?;
-        let called = instance
-            .get_typed_func::<(), ()>(&mut store, name)
-            .and_then(|function| function.call(&mut store, ()));
+        let linker = host::linker(&self.engine, &self.module).map_err(instantiate_error)?;
+        let (state, called) = self.call_on(&linker, state, name, u64::MAX)?;
         let called = match called {
             Ok(()) => Ok(()),
             Err(error)
@@ -375,9 +403,38 @@ impl JsRuntime {
             {
                 Ok(())
             }
-            Err(error) => Err(with_stdio(&error, store.data())),
+            Err(error) => Err(with_stdio(&error, &state)),
         };
+        Ok((state, called))
+    }
+
+    /// Instantiates the module with `linker` and `state`, and calls the
+    /// export `name` with `fuel` units of fuel. Returns the state and the
+    /// call's trap, if any.
+    fn call_on(
+        &self,
+        linker: &Linker<HostState>,
+        state: HostState,
+        name: &str,
+        fuel: u64,
+    ) -> Result<(HostState, Result<(), wasmtime::Error>), JsError> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_fuel(fuel).map_err(instantiate_error)?;
+        let instance = linker
+            .instantiate(&mut store, &self.module)
+            .map_err(instantiate_error)?;
+        let called = instance
+            .get_typed_func::<(), ()>(&mut store, name)
+            .and_then(|function| function.call(&mut store, ()));
         Ok((store.into_data(), called))
+    }
+}
+
+fn instantiate_error(error: wasmtime::Error) -> JsError {
+    JsError::Wasm {
+        context: "failed to instantiate the runtime",
+        message: format!("{error:#}"),
     }
 }
 

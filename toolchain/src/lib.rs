@@ -20,6 +20,6 @@ pub mod artifact_build;
 pub mod js;
 pub mod rust;
 
-pub use artifact_build::{BuildOptions, Built, Language, build_konnector};
+pub use artifact_build::{BuildOptions, Built, BuiltDependencies, Language, build_konnector};
 
 pub use rust::{BuildError, WASM_TARGET, build_rust_konnector, is_rust_konnector};

@@ -1,5 +1,6 @@
-//! Turning a JavaScript konnector folder into the one ES module source that
-//! [`super::JsRuntime::compile`] compiles.
+//! Turning a JavaScript konnector folder into the ES module sources that
+//! [`super::JsRuntime::compile`] compiles: the konnector's own code, and
+//! the bundle of the npm packages it imports, when it imports any.
 //!
 //! [`prepare`] takes one of two paths:
 //!
@@ -12,11 +13,20 @@
 //!   default output of `konnector build`) and names starting with a dot.
 //! * Any other konnector is bundled. npm first installs its `dependencies`
 //!   with install scripts disabled. Then esbuild, run by the Node.js script
-//!   `toolchain/bundler/bundle.mjs`, bundles the entry and everything it
+//!   `toolchain/bundler/bundle.mjs`, bundles the entry and the files it
 //!   imports into one ES module. Node.js built-in modules and the runtime's
 //!   `konnector:*` modules stay external, so the bundle imports them at run
-//!   time. Last, the bundle's inputs are checked for native addons, which
-//!   cannot run in the WebAssembly sandbox.
+//!   time. Last, the inputs are checked for native addons, which cannot run
+//!   in the WebAssembly sandbox.
+//!
+//! A bundled konnector's imports of npm packages (bare names such as
+//! `cheerio` or `moment/locale/fr`, and `cozy-konnector-libs`) are split
+//! off ([`DependencyBundle`]). In its own bundle each becomes a call of the
+//! runtime's global `require(name)`. A second bundle defines each name for
+//! the runtime's `konnector:dependencies` module, so that the engine can
+//! evaluate the packages once per konnector instead of in each job.
+//! The bundle script's header describes how imports of ES modules and
+//! CommonJS modules both keep their default and named exports.
 //!
 //! Bundling trusts the folder, although no install script runs. npm reads
 //! the folder's own `.npmrc`, which can name another registry or the `git`
@@ -61,13 +71,16 @@ pub use package::entry;
 /// File name that stack traces and errors give a bundled konnector.
 pub const BUNDLE_NAME: &str = "bundle.js";
 
+/// File name that stack traces and errors give the dependency bundle.
+pub const DEPENDENCIES_NAME: &str = "dependencies.js";
+
 /// File extensions of JavaScript sources.
 const JS_EXTENSIONS: &[&str] = &["js", "mjs", "cjs"];
 
-/// One ES module source made from a konnector folder.
+/// The ES module sources made from a konnector folder.
 #[derive(Debug, Clone)]
 pub struct Bundle {
-    /// The module's source, UTF-8.
+    /// The source of the konnector's own code, UTF-8.
     pub source: Vec<u8>,
     /// File name for stack traces and syntax errors: the entry's path
     /// relative to the folder (such as `src/index.js`) when the source is
@@ -75,18 +88,36 @@ pub struct Bundle {
     pub name: String,
     /// Whether esbuild made the source.
     pub bundled: bool,
-    /// Files the source was made from, relative to the folder with `/`
-    /// separators. A file outside the folder starts with `../`. Files of
+    /// Files the sources were made from (the dependency bundle's
+    /// included), relative to the folder with `/` separators. A file outside the folder starts with `../`. Files of
     /// the engine's `cozy-konnector-libs` are named
     /// `konnector-libs:PATH`, with PATH relative to its folder, and the
     /// stand-in for a missing cheerio `konnector-libs-missing:cheerio`.
     pub inputs: Vec<String>,
-    /// Names of the npm packages bundled into the source, sorted, each once.
+    /// Names of the npm packages bundled into the sources, sorted, each
+    /// once.
     /// `cozy-konnector-libs` is among them when the engine's own was
     /// bundled.
     pub packages: Vec<String>,
     /// Warnings from esbuild, such as an import that may fail at run time.
     pub warnings: Vec<Diagnostic>,
+    /// The npm packages that the konnector's own files import, bundled
+    /// apart, or `None` when they import none.
+    pub dependencies: Option<DependencyBundle>,
+}
+
+/// The npm packages of a konnector, bundled apart from its own code: an ES
+/// module that imports `define` from the runtime's `konnector:dependencies`
+/// and defines each name, whose package is evaluated at its first
+/// `require`.
+#[derive(Debug, Clone)]
+pub struct DependencyBundle {
+    /// The module's source, UTF-8, named [`DEPENDENCIES_NAME`].
+    pub source: Vec<u8>,
+    /// The names it defines, each once: the names the konnector's own files
+    /// import, in the order of their first import in its bundle, then the
+    /// names that only `cozy-konnector-libs` imports (`cheerio`).
+    pub names: Vec<String>,
 }
 
 /// A step of [`prepare`] that may take a while, reported before it starts.
@@ -419,11 +450,18 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
             });
         }
     };
-    addons::reject_native_addons(&dir, &report.inputs)?;
+    let mut inputs = report.inputs;
+    let dependencies = report.dependencies.map(|dependencies| {
+        inputs.extend(dependencies.inputs);
+        DependencyBundle {
+            source: dependencies.output.into_bytes(),
+            names: dependencies.names,
+        }
+    });
+    addons::reject_native_addons(&dir, &inputs)?;
 
-    let mut packages = addons::packages(&report.inputs);
-    if report
-        .inputs
+    let mut packages = addons::packages(&inputs);
+    if inputs
         .iter()
         .any(|input| input.starts_with("konnector-libs:"))
     {
@@ -435,8 +473,9 @@ pub fn prepare(dir: &Path, progress: &mut dyn FnMut(Step)) -> Result<Bundle, Bun
         name: BUNDLE_NAME.to_owned(),
         bundled: true,
         packages,
-        inputs: report.inputs,
+        inputs,
         warnings: report.warnings,
+        dependencies,
     })
 }
 
@@ -495,6 +534,7 @@ fn unbundled(dir: &Path, entry: &str) -> Result<Bundle, BundleError> {
         inputs: vec![entry.to_owned()],
         packages: Vec::new(),
         warnings: Vec::new(),
+        dependencies: None,
     })
 }
 

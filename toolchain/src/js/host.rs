@@ -1,9 +1,10 @@
 //! The build-time host of the QuickJS runtime module: the imports it needs
-//! for pre-initialisation, for its `compile` export, and for test runs of
-//! `_start`, implemented in wasmtime without the engine.
+//! for pre-initialisation, for its `compile` and `konnector.preload`
+//! exports, and for test runs of `_start`, implemented in wasmtime without
+//! the engine.
 //!
-//! It serves `konnector_v1`'s result buffer, `log` and `job_fail`,
-//! `konnector_js_v1::script`, `konnector_build_v1`, and a deterministic
+//! It serves `konnector_v1`'s result buffer, `log` and `job_fail`, the
+//! `konnector_js_v1` functions, `konnector_build_v1`, and a deterministic
 //! subset of WASI preview 1. The other `konnector_v1` functions (job input,
 //! documents, files, account data, HTTP) return [`Status::Unsupported`] with
 //! a message. In the WASI subset clocks read a virtual time that starts at
@@ -12,6 +13,12 @@
 //! environment variables or preopened folders. Standard output and error
 //! are collected, and `random_get` returns a stream from a fixed seed. Any
 //! other import traps when called.
+//!
+//! While `konnector.preload` runs, [`preload::linker`] makes every import
+//! trap except the few that evaluating the dependencies needs (see
+//! [`preload`]).
+
+pub mod preload;
 
 use konnector_host_api::{
     ACCOUNT_DATA_GET, ACCOUNT_DATA_SET, COOKIE_LIST, COOKIE_SET, DOC_CREATE, DOC_UPDATE,
@@ -28,6 +35,13 @@ pub const SCRIPT: &str = "script";
 /// `() -> status`: puts the QuickJS bytecode of the konnector's dependency
 /// bundle in the result buffer, [`Status::Unsupported`] when it has none.
 pub const DEPENDENCIES: &str = "dependencies";
+/// `() -> status`: puts the names of the dependencies to evaluate ahead of
+/// time, a JSON array of strings, in the result buffer;
+/// [`Status::Unsupported`] when no preload runs.
+pub const PRELOAD_PLAN: &str = "preload_plan";
+/// `(ptr, len) -> status`: names the dependency that `konnector.preload`
+/// evaluates next, empty once it has evaluated them all.
+pub const PRELOAD_STEP: &str = "preload_step";
 /// Import module of the functions that `compile` uses at build time.
 pub const BUILD_IMPORT_MODULE: &str = "konnector_build_v1";
 /// `() -> status`: puts the JavaScript source to compile in the result
@@ -85,6 +99,15 @@ pub struct HostState {
     /// The bytecode that `konnector_js_v1::dependencies` returns; `None`
     /// makes it return [`Status::Unsupported`].
     pub dependencies: Option<Vec<u8>>,
+    /// The JSON array of names that `konnector_js_v1::preload_plan`
+    /// returns; `None` makes it and `preload_step` return
+    /// [`Status::Unsupported`].
+    pub preload_plan: Option<Vec<u8>>,
+    /// The last name passed to `konnector_js_v1::preload_step`: the
+    /// dependency being evaluated, or empty once all are.
+    pub preload_step: Option<String>,
+    /// Caps on the instance's memories and tables.
+    pub limits: wasmtime::StoreLimits,
     /// Log lines from `konnector_v1::log`.
     pub logs: Vec<(LogLevel, String)>,
     /// Error code and message of the first `konnector_v1::job_fail`.
@@ -220,6 +243,37 @@ fn define_konnector(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
         },
     )?;
+    linker.func_wrap(
+        JS_IMPORT_MODULE,
+        PRELOAD_PLAN,
+        |mut caller: Caller<'_, HostState>| {
+            let state = caller.data_mut();
+            match state.preload_plan.clone() {
+                Some(plan) => state.set_result(Status::Ok, plan),
+                None => state.set_result(Status::Unsupported, "no preload runs"),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        JS_IMPORT_MODULE,
+        PRELOAD_STEP,
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            if caller.data().preload_plan.is_none() {
+                return caller
+                    .data_mut()
+                    .set_result(Status::Unsupported, "no preload runs");
+            }
+            match read_text(&mut caller, ptr, len) {
+                Ok(name) => {
+                    caller.data_mut().preload_step = Some(name);
+                    caller.data_mut().set_result(Status::Ok, [])
+                }
+                Err(status) => caller
+                    .data_mut()
+                    .set_result(status, "invalid dependency name"),
+            }
+        },
+    )?;
     Ok(())
 }
 
@@ -346,30 +400,7 @@ fn define_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             errno(write_memory(&mut caller, ptr, &bytes))
         },
     )?;
-    linker.func_wrap(
-        WASI_MODULE,
-        "fd_write",
-        |mut caller: Caller<'_, HostState>, fd: i32, iovs: i32, iovs_len: i32, written: i32| {
-            caller.data_mut().note_wasi_call("fd_write");
-            if fd != 1 && fd != 2 {
-                return ERRNO_BADF;
-            }
-            let Ok(vectors) = read_memory(&mut caller, iovs, iovs_len.saturating_mul(8)) else {
-                return ERRNO_FAULT;
-            };
-            let mut total: u32 = 0;
-            for vector in vectors.chunks_exact(8) {
-                let ptr = i32::from_le_bytes([vector[0], vector[1], vector[2], vector[3]]);
-                let len = i32::from_le_bytes([vector[4], vector[5], vector[6], vector[7]]);
-                let Ok(bytes) = read_memory(&mut caller, ptr, len) else {
-                    return ERRNO_FAULT;
-                };
-                total = total.saturating_add(bytes.len() as u32);
-                caller.data_mut().stdio.extend_from_slice(&bytes);
-            }
-            errno(write_memory(&mut caller, written, &total.to_le_bytes()))
-        },
-    )?;
+    linker.func_wrap(WASI_MODULE, "fd_write", fd_write)?;
     linker.func_wrap(
         WASI_MODULE,
         "proc_exit",
@@ -412,6 +443,35 @@ fn define_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// WASI's `fd_write` to standard output and error, which both go to
+/// [`HostState::stdio`].
+fn fd_write(
+    mut caller: Caller<'_, HostState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    written: i32,
+) -> i32 {
+    caller.data_mut().note_wasi_call("fd_write");
+    if fd != 1 && fd != 2 {
+        return ERRNO_BADF;
+    }
+    let Ok(vectors) = read_memory(&mut caller, iovs, iovs_len.saturating_mul(8)) else {
+        return ERRNO_FAULT;
+    };
+    let mut total: u32 = 0;
+    for vector in vectors.chunks_exact(8) {
+        let ptr = i32::from_le_bytes([vector[0], vector[1], vector[2], vector[3]]);
+        let len = i32::from_le_bytes([vector[4], vector[5], vector[6], vector[7]]);
+        let Ok(bytes) = read_memory(&mut caller, ptr, len) else {
+            return ERRNO_FAULT;
+        };
+        total = total.saturating_add(bytes.len() as u32);
+        caller.data_mut().stdio.extend_from_slice(&bytes);
+    }
+    errno(write_memory(&mut caller, written, &total.to_le_bytes()))
 }
 
 /// WASI's `poll_oneoff` for clock subscriptions only: advances the virtual

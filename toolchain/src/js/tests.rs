@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-fn target_dir() -> PathBuf {
+pub(super) fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm-guests")
 }
 
 /// Returns the pre-initialised runtime, built and compiled once per test
 /// process.
-fn runtime() -> &'static JsRuntime {
+pub(super) fn runtime() -> &'static JsRuntime {
     static RUNTIME: OnceLock<JsRuntime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         let wasm = preinitialized_runtime(&target_dir()).expect("build the runtime");
@@ -68,7 +68,7 @@ fn runtime_module_interface() {
     println!("imports: {imports:#?}");
     println!("exports: {exports:#?}");
 
-    for export in [START_EXPORT, COMPILE_EXPORT, "memory"] {
+    for export in [START_EXPORT, COMPILE_EXPORT, PRELOAD_EXPORT, "memory"] {
         assert!(
             exports.iter().any(|name| name == export),
             "no {export} export"
@@ -82,7 +82,7 @@ fn runtime_module_interface() {
         let (module, name) = import.split_once("::").expect("module::name");
         let allowed = match module {
             konnector_host_api::IMPORT_MODULE => konnector_host_api::FUNCTIONS.contains(&name),
-            JS_IMPORT_MODULE => name == SCRIPT,
+            JS_IMPORT_MODULE => konnector_host_api::JS_FUNCTIONS.contains(&name),
             BUILD_IMPORT_MODULE => [SOURCE, SOURCE_NAME, OUTPUT, ERROR].contains(&name),
             "wasi_snapshot_preview1" => true,
             _ => false,
@@ -614,11 +614,11 @@ fn require_and_import_builtins() {
         lines,
         [
             "true true function",
-            "accountData,create,downloadFile,errors,fail,input,log,saveFile,setAccountData,update,upsert",
+            "accountData,cookies,create,downloadFile,errors,fail,input,log,saveFile,setAccountData,setCookie,update,upsert",
             "LOGIN_FAILED USER_ACTION_NEEDED.OAUTH_OUTDATED true",
             "true true",
             "Error MODULE_NOT_FOUND cannot find module \"lodash\": only the built-in modules \
-             (konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
+             (konnector:dependencies, konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
              available at run time, so npm dependencies must be bundled by \"konnector build\"",
             "TypeError",
             "true",
@@ -643,7 +643,7 @@ fn import_of_unknown_module_fails_compile() {
     assert_eq!(
         message,
         "konnector.js: Error: cannot find module \"cheerio\": only the built-in modules \
-         (konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
+         (konnector:dependencies, konnector:host, buffer, path, path/posix, querystring, url, util, events) are \
          available at run time, so npm dependencies must be bundled by \"konnector build\""
     );
 }
@@ -813,8 +813,10 @@ fn fetch_errors_before_and_at_host() {
     assert_eq!(
         lines,
         [
-            "TypeError fetch: redirect \"manual\" is not supported, because the host always follows redirects",
-            "TypeError fetch: redirect \"error\" is not supported, because the host always follows redirects",
+            "TypeError failed to fetch http://vendor.example/login: \
+             konnector_v1::http_fetch is not available on the build-time host",
+            "TypeError failed to fetch http://vendor.example/login: \
+             konnector_v1::http_fetch is not available on the build-time host",
             "TypeError fetch: the signal option is not supported, because requests cannot be aborted",
             "TypeError fetch: credentials \"omit\" is not supported, because the host always sends the job's cookies",
             "TypeError Request: a GET request cannot have a body",

@@ -35,8 +35,23 @@ pub(super) struct Report {
     /// The files bundled, relative to the konnector's folder, with `/`
     /// separators. Empty when there are errors.
     pub inputs: Vec<String>,
-    /// The bundle, `None` when there are errors.
+    /// The konnector's own bundle, `None` when there are errors.
     pub output: Option<String>,
+    /// The dependency bundle, `None` when there are errors or the
+    /// konnector's own files import no package.
+    pub dependencies: Option<DependencyReport>,
+}
+
+/// The dependency bundle in the script's report.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct DependencyReport {
+    /// The names it defines, in the order the konnector's bundle first
+    /// requires them, then the names that only the libs require.
+    pub names: Vec<String>,
+    /// The files bundled, named as [`Report::inputs`] names them.
+    pub inputs: Vec<String>,
+    /// The bundle.
+    pub output: String,
 }
 
 /// The folders that the script resolves the konnector's imports from.

@@ -268,6 +268,7 @@ fn two_files_bundled() {
     let bundle = result.expect("prepare");
     let text = source(&bundle);
     assert!(bundle.bundled);
+    assert!(bundle.dependencies.is_none());
     assert_eq!(bundle.name, BUNDLE_NAME);
     assert!(
         text.contains("'hello from ' + name") || text.contains("\"hello from \" + name"),
@@ -426,7 +427,13 @@ fn file_dependency_bundled_without_scripts() {
     let bundle = result.expect("prepare");
     let text = source(&bundle);
     assert!(bundle.bundled);
-    assert!(text.contains("from local-dep"), "{text}");
+    let dependencies = bundle.dependencies.as_ref().expect("a dependency bundle");
+    let dependency_text = std::str::from_utf8(&dependencies.source).expect("UTF-8");
+    assert!(
+        dependency_text.contains("from local-dep"),
+        "{dependency_text}"
+    );
+    assert!(!text.contains("from local-dep"), "{text}");
     assert_eq!(bundle.packages, ["local-dep"]);
     assert!(
         bundle
@@ -624,12 +631,22 @@ fn bundle_with_externals_compiles() {
     assert!(compiled.is_ok(), "{:?}\n{text}", compiled.err());
 }
 
-/// Runs a bundle on the build-time host and returns its log lines.
+/// Runs a bundle, with its dependency bundle if any, on the build-time host
+/// and returns its log lines.
 fn run_bundle(bundle: &Bundle) -> Vec<String> {
     let bytecode = runtime()
         .compile(&bundle.name, &bundle.source)
         .unwrap_or_else(|error| panic!("compile the bundle: {error}"));
-    let run = runtime().run(&bytecode, 1).expect("run the bundle");
+    let run = match &bundle.dependencies {
+        Some(dependencies) => {
+            let dependencies = runtime()
+                .compile(DEPENDENCIES_NAME, &dependencies.source)
+                .unwrap_or_else(|error| panic!("compile the dependency bundle: {error}"));
+            runtime().run_with_dependencies(&bytecode, &dependencies, 1)
+        }
+        None => runtime().run(&bytecode, 1),
+    };
+    let run = run.expect("run the bundle");
     assert_eq!(run.failure, None, "{:?}", run.logs);
     run.logs.into_iter().map(|(_, line)| line).collect()
 }
@@ -916,4 +933,245 @@ fn step_display_names_staging() {
         Step::StagedDependenciesUpToDate.to_string(),
         "npm dependencies in build/npm are up to date"
     );
+}
+
+/// Returns the source of a bundle's dependency bundle.
+fn dependency_source(bundle: &Bundle) -> &str {
+    let dependencies = bundle.dependencies.as_ref().expect("a dependency bundle");
+    std::str::from_utf8(&dependencies.source).expect("the dependency bundle is UTF-8")
+}
+
+/// Makes a folder with the konnector `k`, which depends on each package of
+/// `packages` (a name and its files) through `file:../NAME`, and whose
+/// files are `files`.
+fn konnector_with_packages(
+    packages: &[(&str, &[(&str, &str)])],
+    files: &[(&str, &str)],
+) -> TempDir {
+    let root = TempDir::new().expect("create a temporary folder");
+    let mut dependencies = serde_json::Map::new();
+    for (name, package_files) in packages {
+        for (path, text) in *package_files {
+            write(&root.path().join(name), path, text);
+        }
+        dependencies.insert((*name).to_owned(), format!("file:../{name}").into());
+    }
+    let package =
+        serde_json::json!({"name": "k", "version": "1.0.0", "dependencies": dependencies});
+    write(root.path(), "k/package.json", &package.to_string());
+    for (path, text) in files {
+        write(&root.path().join("k"), path, text);
+    }
+    root
+}
+
+/// Counts the occurrences of `needle` in `text`.
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[test]
+fn dependencies_bundled_apart() {
+    let root = konnector_with_packages(
+        &[(
+            "local-dep",
+            &[
+                (
+                    "package.json",
+                    r#"{"name": "local-dep", "version": "1.0.0", "main": "index.js"}"#,
+                ),
+                ("index.js", "module.exports = () => 'main of local-dep'\n"),
+                ("extra.js", "module.exports = 'extra of local-dep'\n"),
+            ],
+        )],
+        &[
+            (
+                "src/index.js",
+                "const dep = require('local-dep')\n\
+                 const extra = require('local-dep/extra')\n\
+                 const { again } = require('./lib')\n\
+                 console.log(dep(), extra, again() === dep)\n",
+            ),
+            ("src/lib.js", "exports.again = () => require('local-dep')\n"),
+        ],
+    );
+    let bundle = bundle(&root.path().join("k"));
+    let own = source(&bundle);
+    let dependencies = dependency_source(&bundle);
+
+    assert!(!own.contains("of local-dep"), "{own}");
+    assert_eq!(count(own, "globalThis.require(\"local-dep\")"), 1, "{own}");
+    assert_eq!(
+        count(own, "globalThis.require(\"local-dep/extra\")"),
+        1,
+        "{own}"
+    );
+    assert!(dependencies.contains("main of local-dep"), "{dependencies}");
+    assert!(
+        dependencies.contains("extra of local-dep"),
+        "{dependencies}"
+    );
+    assert_eq!(
+        count(dependencies, "define(\"local-dep\""),
+        1,
+        "{dependencies}"
+    );
+    assert_eq!(
+        count(dependencies, "define(\"local-dep/extra\""),
+        1,
+        "{dependencies}"
+    );
+    assert!(
+        dependencies.contains("from \"konnector:dependencies\""),
+        "{dependencies}"
+    );
+    assert_eq!(
+        bundle.dependencies.as_ref().expect("dependencies").names,
+        ["local-dep", "local-dep/extra"]
+    );
+    assert!(
+        bundle
+            .inputs
+            .iter()
+            .any(|input| input == "node_modules/local-dep/extra.js"),
+        "{:?}",
+        bundle.inputs
+    );
+    assert_eq!(
+        run_bundle(&bundle),
+        ["main of local-dep extra of local-dep true"]
+    );
+}
+
+/// An ES module package and a CommonJS package each have a default export
+/// and a named one. Three files import both: an ES module in node mode
+/// (`.mjs`), an ES module that esbuild does not run in node mode (`.js`
+/// without `"type": "module"`) and a CommonJS file. Each gets what it
+/// would get if the packages were bundled with it.
+#[test]
+fn module_and_commonjs_importers_get_exports() {
+    let root = konnector_with_packages(
+        &[
+            (
+                "esm-dep",
+                &[
+                    (
+                        "package.json",
+                        r#"{"name": "esm-dep", "version": "1.0.0", "type": "module", "main": "index.js"}"#,
+                    ),
+                    (
+                        "index.js",
+                        "export default function greet() { return 'esm default' }\n\
+                         export const named = 'esm named'\n",
+                    ),
+                ],
+            ),
+            (
+                "cjs-dep",
+                &[
+                    (
+                        "package.json",
+                        r#"{"name": "cjs-dep", "version": "1.0.0", "main": "index.js"}"#,
+                    ),
+                    (
+                        "index.js",
+                        "module.exports = function greet() { return 'cjs default' }\n\
+                         module.exports.named = 'cjs named'\n",
+                    ),
+                ],
+            ),
+        ],
+        &[
+            (
+                "src/index.js",
+                "require('./node-mode.mjs')\n\
+                 require('./module.js')\n\
+                 const esm = require('esm-dep')\n\
+                 const cjs = require('cjs-dep')\n\
+                 console.log('commonjs', esm.default(), esm.named, cjs(), cjs.named)\n",
+            ),
+            (
+                "src/node-mode.mjs",
+                "import esm, { named as esmNamed } from 'esm-dep'\n\
+                 import cjs, { named as cjsNamed } from 'cjs-dep'\n\
+                 console.log('node mode', esm(), esmNamed, cjs(), cjsNamed)\n",
+            ),
+            (
+                "src/module.js",
+                "import esm, { named as esmNamed } from 'esm-dep'\n\
+                 import * as cjs from 'cjs-dep'\n\
+                 console.log('module', esm(), esmNamed, cjs.default(), cjs.named)\n",
+            ),
+        ],
+    );
+    let bundle = bundle(&root.path().join("k"));
+    assert!(
+        !source(&bundle).contains("esm named"),
+        "{}",
+        source(&bundle)
+    );
+    assert_eq!(
+        run_bundle(&bundle),
+        [
+            "node mode esm default esm named cjs default cjs named",
+            "module esm default esm named cjs default cjs named",
+            "commonjs esm default esm named cjs default cjs named",
+        ]
+    );
+}
+
+#[test]
+fn libs_and_their_cheerio_defined_apart() {
+    let root = konnector_with_packages(
+        &[(
+            "cheerio",
+            &[
+                (
+                    "package.json",
+                    r#"{"name": "cheerio", "version": "1.0.0", "main": "index.js"}"#,
+                ),
+                (
+                    "index.js",
+                    "exports.load = (html) => () => ({ text: () => 'parsed ' + html })\n",
+                ),
+            ],
+        )],
+        &[(
+            "src/index.js",
+            "const { normalizeFilename } = require('cozy-konnector-libs')\n\
+             console.log(normalizeFilename('a: b', 'pdf'))\n",
+        )],
+    );
+    // The konnector depends on the libs too, so they are staged.
+    let dir = root.path().join("k");
+    let mut package: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("package.json")).expect("read"))
+            .expect("JSON");
+    package["dependencies"][LIBS_PACKAGE] = "5.12.1".into();
+    write(&dir, "package.json", &package.to_string());
+
+    let bundle = bundle(&dir);
+    let dependencies = dependency_source(&bundle);
+    assert_eq!(
+        bundle.dependencies.as_ref().expect("dependencies").names,
+        [LIBS_PACKAGE, "cheerio"]
+    );
+    assert_eq!(
+        count(dependencies, "define(\"cheerio\""),
+        1,
+        "{dependencies}"
+    );
+    assert_eq!(
+        count(dependencies, "define(\"cozy-konnector-libs\""),
+        1,
+        "{dependencies}"
+    );
+    // The libs reach cheerio through the runtime's `require`, so that it
+    // can be evaluated on its own.
+    assert_eq!(
+        count(dependencies, "globalThis.require(\"cheerio\")"),
+        1,
+        "{dependencies}"
+    );
+    assert_eq!(run_bundle(&bundle), ["a_b.pdf"]);
 }
