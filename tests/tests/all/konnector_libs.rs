@@ -1465,3 +1465,61 @@ console.log(differenceInCalendarDays(parseISO("2025-12-25"), parseISO("2025-01-0
         ["2025-04-01 10:00", "March 15, 2025", "2025-03-01", "358"]
     );
 }
+
+/// Fuel a first run of the sample used against the default fixture site
+/// (12 bills on 3 pages) when it was pinned, starting from its snapshot,
+/// in which cozy-konnector-libs and cheerio are already evaluated. The
+/// default budget of a job is 10 billion units, 26 times this.
+const SAMPLE_PINNED_FUEL: u64 = 376_730_000;
+
+/// How far the sample's fuel may drift either way from its pin, in percent.
+const SAMPLE_FUEL_TOLERANCE_PERCENT: u64 = 10;
+
+/// Fuel that evaluating cozy-konnector-libs and cheerio costs a job that
+/// has no snapshot, at least: about 200 million units when measured.
+const SNAPSHOT_SAVES_AT_LEAST: u64 = 150_000_000;
+
+#[tokio::test]
+async fn sample_fuel_is_pinned() {
+    let site = https_site(SiteConfig::default()).await;
+    let store = TempStore::new();
+    let report = site.run_sample(&store, "demo-password").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.logs);
+    let used = report.counters.fuel_used;
+    let tolerance = SAMPLE_PINNED_FUEL * SAMPLE_FUEL_TOLERANCE_PERCENT / 100;
+    assert!(
+        used.abs_diff(SAMPLE_PINNED_FUEL) <= tolerance,
+        "libs-bills used {used} fuel, pinned at {SAMPLE_PINNED_FUEL} ± {SAMPLE_FUEL_TOLERANCE_PERCENT}%"
+    );
+
+    // The same artifact with a plan that evaluates nothing ahead of time:
+    // the job evaluates its dependencies itself.
+    let JobCode::JavaScript {
+        bytecode,
+        runtime,
+        dependencies: Some(dependencies),
+    } = sample_code()
+    else {
+        panic!("the sample has a dependency bundle");
+    };
+    let mut in_job = (*dependencies).clone();
+    assert_eq!(in_job.plan.evaluate, ["cozy-konnector-libs", "cheerio"]);
+    assert!(in_job.plan.per_job.is_empty(), "{:?}", in_job.plan.per_job);
+    in_job.plan.evaluate.clear();
+    let code = JobCode::JavaScript {
+        bytecode,
+        runtime,
+        dependencies: Some(Arc::new(in_job)),
+    };
+    let manifest = Manifest::load(&samples::dir("libs-bills").join("manifest.konnector"))
+        .expect("sample manifest");
+    let without = site
+        .run(code, manifest, &TempStore::new(), "demo-password", json!({}))
+        .await;
+    assert_eq!(without.outcome, Outcome::Succeeded, "{:?}", without.logs);
+    assert!(
+        without.counters.fuel_used > used + SNAPSHOT_SAVES_AT_LEAST,
+        "with the snapshot {used} fuel, without {}",
+        without.counters.fuel_used
+    );
+}
