@@ -16,8 +16,9 @@
 //! is taken: preloading gets the bundle and the plan and nothing else.
 //! Every other import (clocks, random bytes, the job's input, logs, the
 //! network, documents) stops the preload, and so does `Math.random` inside
-//! the runtime, so no value that each job should draw anew is frozen in it
-//! either; the runtime reseeds `Math.random` at the start of every job.
+//! the runtime. So no value that each job should draw anew is frozen in
+//! the snapshot. The runtime also reseeds `Math.random` at the start of
+//! every job.
 //! A preload that fails for any reason, including a plan that names a
 //! package that calls the host while it loads, leaves the konnector
 //! without a snapshot: its jobs evaluate every package themselves, as
@@ -26,7 +27,13 @@
 //! Snapshots are cached in memory, keyed by [`snapshot_key`] (the runtime's
 //! digest, the plan and the dependency bytecode, so konnectors with the
 //! same dependencies share one), and, with a cache folder, on disk as
-//! WebAssembly files whose compiled code the module cache keeps beside.
+//! WebAssembly files whose compiled code the module cache keeps beside,
+//! keyed by the snapshot's digest and the engine's settings.
+//!
+//! NOTE: a snapshot file read from the cache folder is trusted to be the
+//! one this engine wrote. It runs sandboxed like any module, but someone
+//! who can write that folder can change what a konnector's jobs start
+//! with, so the folder must be writable only by the engine's user.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -81,7 +88,7 @@ const MAX_PRELOAD_OUTPUT_BYTES: usize = 4 * 1024;
 /// Name of the on-disk folder of snapshots, inside the engine's cache folder.
 const SNAPSHOT_DIR: &str = "js-snapshots";
 
-/// Why a konnector has no snapshot.
+/// The reason a konnector has no snapshot.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct PreloadError(String);
@@ -124,9 +131,9 @@ pub fn snapshot_key(runtime: &[u8; 32], dependencies: &JsDependencies) -> [u8; 3
 
 impl KonnectorEngine {
     /// Returns the snapshot of the runtime with `dependencies` evaluated,
-    /// building it at the first call; `None` when the plan evaluates
-    /// nothing ahead of time or the preload failed, and jobs then evaluate
-    /// the dependencies themselves.
+    /// and builds it at the first call. Returns `None` when the plan
+    /// evaluates nothing ahead of time or the preload failed: jobs then
+    /// evaluate the dependencies themselves.
     pub(crate) async fn js_snapshot(
         &self,
         runtime: &Prepared,
@@ -176,6 +183,7 @@ impl KonnectorEngine {
             .cache_dir
             .as_deref()
             .map(|dir| snapshot_path(dir, key));
+
         if let Some(path) = &path
             && let Ok(wasm) = std::fs::read(path)
         {
@@ -187,6 +195,7 @@ impl KonnectorEngine {
                 ),
             }
         }
+
         // The instrumented runtime is the same for every konnector, so its
         // compiled code comes from the module cache after the first time.
         let compile = |instrumented: &[u8]| {
@@ -211,6 +220,7 @@ impl KonnectorEngine {
                 "the snapshot does not link against the host API: {error}"
             )));
         }
+
         if let Some(path) = &path
             && let Err(error) = write_atomically(path, &wasm)
         {
