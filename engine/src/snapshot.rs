@@ -37,7 +37,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use konnector_host_api::artifact::JsDependencies;
@@ -101,9 +101,45 @@ type SnapshotCell = Arc<OnceCell<Option<Prepared>>>;
 #[derive(Default)]
 pub(crate) struct Snapshots {
     entries: Mutex<HashMap<[u8; 32], SnapshotCell>>,
+    /// Keys already computed, by dependency bundle still in use: hashing a
+    /// 2 MB bundle takes about a millisecond, most of a warm job's start.
+    keys: Mutex<Vec<KnownKey>>,
+}
+
+/// A key computed for a bundle that is still in use.
+struct KnownKey {
+    /// The bundle. A `Weak` keeps its allocation, so no other bundle can
+    /// have the same address while this entry exists.
+    dependencies: Weak<JsDependencies>,
+    runtime: [u8; 32],
+    key: [u8; 32],
 }
 
 impl Snapshots {
+    /// Returns [`snapshot_key`] of `dependencies` on `runtime`, computed
+    /// once for as long as the bundle is in use.
+    fn key(&self, runtime: &[u8; 32], dependencies: &Arc<JsDependencies>) -> [u8; 32] {
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.retain(|known| known.dependencies.strong_count() > 0);
+        let found = keys.iter().find(|known| {
+            known.runtime == *runtime
+                && std::ptr::eq(known.dependencies.as_ptr(), Arc::as_ptr(dependencies))
+        });
+        if let Some(known) = found {
+            return known.key;
+        }
+        let key = snapshot_key(runtime, dependencies);
+        keys.push(KnownKey {
+            dependencies: Arc::downgrade(dependencies),
+            runtime: *runtime,
+            key,
+        });
+        key
+    }
+
     fn cell(&self, key: [u8; 32]) -> SnapshotCell {
         self.entries
             .lock()
@@ -143,7 +179,7 @@ impl KonnectorEngine {
             return None;
         }
         let runtime_wasm = self.config.js_runtime.clone()?;
-        let key = snapshot_key(&runtime.digest, dependencies);
+        let key = self.snapshots.key(&runtime.digest, dependencies);
         let cell = self.snapshots.cell(key);
         cell.get_or_init(|| async {
             let started = std::time::Instant::now();
