@@ -83,7 +83,51 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| run(&js_bills))
     });
 
+    // What the libs-bills sample loads at its start, cozy-konnector-libs
+    // and cheerio, then one log line: from the konnector's snapshot, and
+    // with the same artifact told to evaluate everything in the job.
+    let libs_start = support::build(&support::input_dir("js-libs-start"), &js_runtime);
+    runtime.block_on(run(&libs_start));
+    c.bench_function("js_libs_start", |b| {
+        b.to_async(&runtime).iter(|| run(&libs_start))
+    });
+    let libs_start_in_job = without_snapshot(&libs_start);
+    c.bench_function("js_libs_start_without_snapshot", |b| {
+        b.to_async(&runtime).iter(|| run(&libs_start_in_job))
+    });
+
+    let libs_bills = support::build(&konnector_tests::samples::dir("libs-bills"), &js_runtime);
+    runtime.block_on(run(&libs_bills));
+    c.bench_function("libs_bills_second_run", |b| {
+        b.to_async(&runtime).iter(|| run(&libs_bills))
+    });
+
     drop(site);
+}
+
+/// Returns `built` with a preload plan that evaluates nothing ahead of
+/// time, so that each job evaluates every dependency.
+fn without_snapshot(built: &Built) -> Built {
+    let code = match &built.code {
+        JobCode::JavaScript {
+            bytecode,
+            runtime,
+            dependencies: Some(dependencies),
+        } => {
+            let mut dependencies = (**dependencies).clone();
+            dependencies.plan.evaluate.clear();
+            JobCode::JavaScript {
+                bytecode: bytecode.clone(),
+                runtime: *runtime,
+                dependencies: Some(Arc::new(dependencies)),
+            }
+        }
+        other => other.clone(),
+    };
+    Built {
+        code,
+        manifest: built.manifest.clone(),
+    }
 }
 
 criterion_group!(job_benches, benches);

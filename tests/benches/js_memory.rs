@@ -13,7 +13,10 @@
 //! 2. reads the process's memory, starts JOBS jobs (default 100) of
 //!    `inputs/js-wait`, which set a 10-second timer and log "waiting", reads
 //!    the memory again once every job has logged that line, and prints the
-//!    difference divided by JOBS.
+//!    difference divided by JOBS;
+//! 3. does the same with `inputs/js-libs-start` given the parameter
+//!    `wait_ms`: each job starts from the konnector's snapshot, with
+//!    cozy-konnector-libs and cheerio evaluated, logs "waiting" and waits.
 //!
 //! Memory is read from `/proc/self/status` (VmRSS) and
 //! `/proc/self/smaps_rollup` (Pss, Anonymous). The runtime's pre-initialised
@@ -39,6 +42,11 @@ const DEFAULT_JOBS: usize = 100;
 
 /// The line `inputs/js-wait` logs once its timer is set.
 const WAITING_LINE: &str = "waiting";
+
+/// How long a waiting job waits, in milliseconds: `inputs/js-wait` always
+/// waits 10 seconds, `inputs/js-libs-start` waits what its `wait_ms`
+/// parameter says.
+const WAIT_MS: u64 = 10_000;
 
 /// Jobs run one after the other to count page faults per job.
 const FAULT_SAMPLE_JOBS: u64 = 200;
@@ -100,7 +108,23 @@ async fn measure(jobs: usize) {
     let report = run(&bills).await;
     print_single("js-bills second run", &report);
 
-    // Many jobs waiting at once.
+    // Many jobs waiting at once: the trivial konnector, then one that has
+    // loaded cozy-konnector-libs and cheerio from its snapshot.
+    hold_waiting(&engine, &store, &wait, "js-wait", jobs).await;
+    let libs = support::build(&support::input_dir("js-libs-start"), &js_runtime);
+    hold_waiting(&engine, &store, &libs, "js-libs-start", jobs).await;
+    drop(site);
+}
+
+/// Starts `jobs` jobs of `built` at once, waits until each has logged
+/// [`WAITING_LINE`], and prints the memory each one adds.
+async fn hold_waiting(
+    engine: &Arc<KonnectorEngine>,
+    store: &Arc<SqliteStore>,
+    built: &Built,
+    name: &str,
+    jobs: usize,
+) {
     let before = MemorySample::read();
     let waiting = Arc::new(AtomicUsize::new(0));
     let observer: LineObserver = {
@@ -114,8 +138,9 @@ async fn measure(jobs: usize) {
     let started = Instant::now();
     let handles: Vec<_> = (0..jobs)
         .map(|index| {
-            let mut job = support::job(&wait, store.clone());
+            let mut job = support::job(built, store.clone());
             job.id = format!("wait-{index}");
+            job.input.parameters.insert("wait_ms".into(), WAIT_MS.into());
             job.log_observer = Some(observer.clone());
             let engine = engine.clone();
             tokio::spawn(async move { engine.run(job).await })
@@ -149,7 +174,7 @@ async fn measure(jobs: usize) {
     let after = MemorySample::read();
 
     println!(
-        "{jobs} js-wait jobs all waiting after {:.1} ms; peak linear memory of one: {}",
+        "{jobs} {name} jobs all waiting after {:.1} ms; peak linear memory of one: {}",
         all_waiting.as_secs_f64() * 1e3,
         kib(peak_memory_bytes)
     );
@@ -163,7 +188,6 @@ async fn measure(jobs: usize) {
         let per_job = (during as f64 - before as f64) / jobs as f64;
         println!("{name:<12} {before:>9} {during:>9} {after:>9} {per_job:>12.0} KiB");
     }
-    drop(site);
 }
 
 /// Checks that a job succeeded and returns its report.
