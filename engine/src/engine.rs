@@ -18,8 +18,8 @@ use konnector_host_api::artifact;
 use crate::cache::{CacheSource, ModuleCache};
 use crate::job::JobState;
 use crate::limits::Limits;
-use crate::snapshot::PreloadLimits;
 use crate::net::{NetLimits, OperatorNetConfig, Resolver, SystemResolver};
+use crate::snapshot::PreloadLimits;
 
 /// Operator settings of an engine.
 #[derive(Clone)]

@@ -241,7 +241,9 @@ impl KonnectorEngine {
                     ("bytecode", bytecode.len()),
                     (
                         "dependency bytecode",
-                        dependencies.as_ref().map_or(0, |found| found.bytecode.len()),
+                        dependencies
+                            .as_ref()
+                            .map_or(0, |found| found.bytecode.len()),
                     ),
                 ];
                 for (what, size) in sizes {

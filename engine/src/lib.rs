@@ -53,10 +53,10 @@ mod logs;
 pub mod manifest;
 mod metadata;
 mod module_check;
-mod snapshot;
 pub mod net;
 mod outcome;
 pub mod sink;
+mod snapshot;
 pub mod stack;
 pub mod store;
 

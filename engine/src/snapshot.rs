@@ -90,8 +90,23 @@ const SNAPSHOT_DIR: &str = "js-snapshots";
 
 /// The reason a konnector has no snapshot.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct PreloadError(String);
+#[error("{message}")]
+pub struct PreloadError {
+    message: String,
+    /// Whether a later job may try again: the preload could not get an
+    /// instance slot, which a busy engine frees again.
+    transient: bool,
+}
+
+impl PreloadError {
+    /// Returns an error that later jobs do not retry.
+    fn new(message: String) -> PreloadError {
+        PreloadError {
+            message,
+            transient: false,
+        }
+    }
+}
 
 /// A snapshot being built or built: `None` inside when there is none.
 type SnapshotCell = Arc<OnceCell<Option<Prepared>>>;
@@ -181,31 +196,36 @@ impl KonnectorEngine {
         let runtime_wasm = self.config.js_runtime.clone()?;
         let key = self.snapshots.key(&runtime.digest, dependencies);
         let cell = self.snapshots.cell(key);
-        cell.get_or_init(|| async {
-            let started = std::time::Instant::now();
-            match self.load_or_take_snapshot(&runtime_wasm, dependencies, &key).await {
-                Ok(prepared) => {
-                    tracing::info!(
-                        snapshot = %hex::encode(&key[..8]),
-                        source = ?prepared.source,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        packages = dependencies.plan.evaluate.len(),
-                        "dependency snapshot ready"
-                    );
-                    Some(prepared)
+        let built = cell
+            .get_or_try_init(|| async {
+                let started = std::time::Instant::now();
+                match self
+                    .load_or_take_snapshot(&runtime_wasm, dependencies, &key)
+                    .await
+                {
+                    Ok(prepared) => {
+                        tracing::info!(
+                            snapshot = %hex::encode(&key[..8]),
+                            source = ?prepared.source,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            packages = dependencies.plan.evaluate.len(),
+                            "dependency snapshot ready"
+                        );
+                        Ok(Some(prepared))
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            snapshot = %hex::encode(&key[..8]),
+                            %error,
+                            retried = error.transient,
+                            "no dependency snapshot; this job evaluates the dependencies"
+                        );
+                        if error.transient { Err(()) } else { Ok(None) }
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(
-                        snapshot = %hex::encode(&key[..8]),
-                        %error,
-                        "no dependency snapshot; each job evaluates the dependencies"
-                    );
-                    None
-                }
-            }
-        })
-        .await
-        .clone()
+            })
+            .await;
+        built.ok().and_then(Clone::clone)
     }
 
     async fn load_or_take_snapshot(
@@ -248,11 +268,11 @@ impl KonnectorEngine {
             dependencies,
         )
         .await?;
-        let prepared = self
-            .prepare(&wasm)
-            .map_err(|error| PreloadError(format!("the snapshot does not compile: {error}")))?;
+        let prepared = self.prepare(&wasm).map_err(|error| {
+            PreloadError::new(format!("the snapshot does not compile: {error}"))
+        })?;
         if let Err(error) = &prepared.pre {
-            return Err(PreloadError(format!(
+            return Err(PreloadError::new(format!(
                 "the snapshot does not link against the host API: {error}"
             )));
         }
@@ -300,7 +320,7 @@ async fn take_snapshot(
 ) -> Result<Vec<u8>, PreloadError> {
     let fail = |what: &str| {
         let what = what.to_owned();
-        move |error: wasmtime::Error| PreloadError(format!("{what}: {error:#}"))
+        move |error: wasmtime::Error| PreloadError::new(format!("{what}: {error:#}"))
     };
     let mut wizer = Wizer::new();
     wizer.init_func(PRELOAD_EXPORT);
@@ -328,8 +348,14 @@ async fn take_snapshot(
     store.set_epoch_deadline(limits.deadline_ms.div_ceil(epoch_tick_ms.max(1)) + 1);
     store.epoch_deadline_trap();
 
+    let instance = linker
+        .instantiate_async(&mut store, &module)
+        .await
+        .map_err(|error| PreloadError {
+            message: format!("failed to instantiate the runtime for the preload: {error:#}"),
+            transient: true,
+        })?;
     let run = async {
-        let instance = linker.instantiate_async(&mut store, &module).await?;
         let preload = instance.get_typed_func::<(), ()>(&mut store, PRELOAD_EXPORT)?;
         preload.call_async(&mut store, ()).await?;
         Ok::<Instance, wasmtime::Error>(instance)
@@ -339,7 +365,7 @@ async fn take_snapshot(
         Ok(Ok(instance)) => instance,
         Ok(Err(error)) => return Err(explain(&error, store.data(), &limits)),
         Err(_elapsed) => {
-            return Err(PreloadError(format!(
+            return Err(PreloadError::new(format!(
                 "evaluating {} took more than {} ms",
                 describe_step(&store.data().step),
                 limits.deadline_ms
@@ -371,25 +397,25 @@ fn explain(error: &wasmtime::Error, state: &PreloadState, limits: &PreloadLimits
     let output = String::from_utf8_lossy(&state.output);
     let output = output.trim();
     if let Some(import) = &state.refused {
-        return PreloadError(format!(
+        return PreloadError::new(format!(
             "{step} called {import} while it was evaluated ahead of time"
         ));
     }
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
-        return PreloadError(format!(
+        return PreloadError::new(format!(
             "{step} failed to evaluate ahead of time (status {}): {output}",
             exit.0
         ));
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => {
-            return PreloadError(format!(
+            return PreloadError::new(format!(
                 "{step} used more than {} fuel units while it was evaluated ahead of time",
                 limits.fuel
             ));
         }
         Some(wasmtime::Trap::Interrupt) => {
-            return PreloadError(format!(
+            return PreloadError::new(format!(
                 "evaluating {step} took more than {} ms",
                 limits.deadline_ms
             ));
@@ -397,12 +423,12 @@ fn explain(error: &wasmtime::Error, state: &PreloadState, limits: &PreloadLimits
         _ => {}
     }
     if state.limiter.memory_denied {
-        return PreloadError(format!(
+        return PreloadError::new(format!(
             "{step} needed more than {} bytes of memory while it was evaluated ahead of time",
             limits.memory_bytes
         ));
     }
-    PreloadError(format!(
+    PreloadError::new(format!(
         "{step} failed to evaluate ahead of time: {error:#}{}",
         if output.is_empty() {
             String::new()

@@ -140,7 +140,9 @@ async fn hold_waiting(
         .map(|index| {
             let mut job = support::job(built, store.clone());
             job.id = format!("wait-{index}");
-            job.input.parameters.insert("wait_ms".into(), WAIT_MS.into());
+            job.input
+                .parameters
+                .insert("wait_ms".into(), WAIT_MS.into());
             job.log_observer = Some(observer.clone());
             let engine = engine.clone();
             tokio::spawn(async move { engine.run(job).await })

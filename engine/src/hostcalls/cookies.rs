@@ -94,8 +94,12 @@ fn read_url(
     len: i32,
 ) -> Result<Url, Refusal> {
     let bytes = guest_memory::read(caller, ptr, len, MAX_COOKIE_URL_BYTES, "cookie URL")?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Refusal(Status::InvalidArgument, "the cookie URL is not UTF-8".into()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Refusal(
+            Status::InvalidArgument,
+            "the cookie URL is not UTF-8".into(),
+        )
+    })?;
     let url = Url::parse(&text).map_err(|error| {
         Refusal(
             Status::InvalidArgument,

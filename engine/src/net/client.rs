@@ -10,9 +10,9 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
+use konnector_host_api::Redirect;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use konnector_host_api::Redirect;
 use url::{Position, Url};
 
 use super::address::AddressClass;

@@ -212,7 +212,10 @@ mod tests {
         assert_eq!(session.expires, None);
 
         let for_bills = jar.list(Some(&url("https://api.vendor.test/bills/1")));
-        let mut names: Vec<&str> = for_bills.iter().map(|cookie| cookie.name.as_str()).collect();
+        let mut names: Vec<&str> = for_bills
+            .iter()
+            .map(|cookie| cookie.name.as_str())
+            .collect();
         names.sort();
         assert_eq!(names, ["kept", "wide"]);
     }

@@ -953,7 +953,10 @@ async fn request_jar_reads_and_sets_cookies() {
         .find(|request| request.path == "/bills?page=2")
         .expect("the page request");
     let cookie = page.header("cookie").unwrap_or_default().to_owned();
-    assert!(cookie.contains("extra=1") && cookie.contains("other=2"), "{cookie}");
+    assert!(
+        cookie.contains("extra=1") && cookie.contains("other=2"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("stolen"), "{cookie}");
 }
 
@@ -963,7 +966,13 @@ async fn cookie_konnector_keeps_session_between_jobs() {
     let store = TempStore::new();
     let run = |reset: bool| {
         let parameters = json!({"scenario": "session", "reset": reset});
-        site.run(probe_code(), probe_manifest(), &store, "demo-password", parameters)
+        site.run(
+            probe_code(),
+            probe_manifest(),
+            &store,
+            "demo-password",
+            parameters,
+        )
     };
 
     let first = run(false).await;
@@ -1514,7 +1523,13 @@ async fn sample_fuel_is_pinned() {
     let manifest = Manifest::load(&samples::dir("libs-bills").join("manifest.konnector"))
         .expect("sample manifest");
     let without = site
-        .run(code, manifest, &TempStore::new(), "demo-password", json!({}))
+        .run(
+            code,
+            manifest,
+            &TempStore::new(),
+            "demo-password",
+            json!({}),
+        )
         .await;
     assert_eq!(without.outcome, Outcome::Succeeded, "{:?}", without.logs);
     assert!(

@@ -278,7 +278,12 @@ async fn preload_past_its_limits_leaves_jobs_to_evaluate_dependencies() {
         let reference = dependencies(&bundle, &[]);
         let engine = engine_with(limits);
         let report = run_on(&engine, source, &snapshot, LimitRequest::default()).await;
-        assert_eq!(report.outcome, Outcome::Succeeded, "{case}: {:?}", report.logs);
+        assert_eq!(
+            report.outcome,
+            Outcome::Succeeded,
+            "{case}: {:?}",
+            report.logs
+        );
         assert_eq!(messages(&report), ["total 899997"], "{case}");
         let evaluated = run_on(&engine, source, &reference, LimitRequest::default()).await;
         let ratio = report.counters.fuel_used as f64 / evaluated.counters.fuel_used as f64;
@@ -342,4 +347,55 @@ async fn snapshot_is_kept_in_the_cache_folder() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[tokio::test]
+async fn preload_without_a_free_slot_is_tried_again() {
+    // One instance slot: while a job holds it, the preload of another
+    // konnector cannot run.
+    let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+    let engine = Arc::new(
+        KonnectorEngine::new(EngineConfig {
+            cache_dir: Some(cache_dir),
+            js_runtime: Some(runtime().0.clone()),
+            max_concurrent_jobs: 1,
+            ..EngineConfig::default()
+        })
+        .expect("engine builds"),
+    );
+    let idle = dependencies("define(\"idle\", () => 1);", &[]);
+    let holder = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let source = "await new Promise((done) => setTimeout(done, 1500));";
+            run_on(&engine, source, &idle, LimitRequest::default()).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let bundle = format!("{COUNTER}\ndefine(\"busy\", () => 1);");
+    let snapshot = dependencies(&bundle, &["counter"]);
+    let source = r#"console.log(`total ${require("counter").total}`);"#;
+    let crowded = run_on(&engine, source, &snapshot, LimitRequest::default()).await;
+    assert_ne!(crowded.outcome, Outcome::Succeeded, "{:?}", crowded.logs);
+    let held = holder.await.expect("the holding job");
+    assert_eq!(held.outcome, Outcome::Succeeded, "{:?}", held.logs);
+
+    // The slot is free again: this job takes the snapshot and starts from
+    // it, as the fuel shows.
+    let later = run_on(&engine, source, &snapshot, LimitRequest::default()).await;
+    assert_eq!(messages(&later), ["total 899997"]);
+    let in_job = run_on(
+        &engine,
+        source,
+        &dependencies(&bundle, &[]),
+        LimitRequest::default(),
+    )
+    .await;
+    assert!(
+        later.counters.fuel_used + 3_000_000 < in_job.counters.fuel_used,
+        "from the snapshot {} fuel, evaluated in the job {}",
+        later.counters.fuel_used,
+        in_job.counters.fuel_used
+    );
 }
