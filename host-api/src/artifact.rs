@@ -312,8 +312,11 @@ fn parse_dependencies(
             bytecode.len()
         )));
     }
-    let plan: PreloadPlan = serde_json::from_slice(plan)
-        .map_err(|error| invalid(format!("the {JS_PRELOAD_SECTION} section is invalid: {error}")))?;
+    let plan: PreloadPlan = serde_json::from_slice(plan).map_err(|error| {
+        invalid(format!(
+            "the {JS_PRELOAD_SECTION} section is invalid: {error}"
+        ))
+    })?;
     Ok(Some(JsDependencies {
         bytecode: bytecode.to_vec(),
         plan,
