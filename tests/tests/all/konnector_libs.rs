@@ -1484,6 +1484,11 @@ const SAMPLE_PINNED_FUEL: u64 = 376_730_000;
 /// How far the sample's fuel may drift either way from its pin, in percent.
 const SAMPLE_FUEL_TOLERANCE_PERCENT: u64 = 10;
 
+/// Linear memory the sample may reach, in bytes: 16 MiB. It measured 7.6
+/// MiB, its snapshot's size, which it does not grow; a job's default
+/// memory limit of 256 MiB is 32 times that.
+const SAMPLE_MAX_MEMORY_BYTES: u64 = 16 << 20;
+
 /// Fuel that evaluating cozy-konnector-libs and cheerio costs a job that
 /// has no snapshot, at least: about 200 million units when measured.
 const SNAPSHOT_SAVES_AT_LEAST: u64 = 150_000_000;
@@ -1499,6 +1504,11 @@ async fn sample_fuel_is_pinned() {
     assert!(
         used.abs_diff(SAMPLE_PINNED_FUEL) <= tolerance,
         "libs-bills used {used} fuel, pinned at {SAMPLE_PINNED_FUEL} ± {SAMPLE_FUEL_TOLERANCE_PERCENT}%"
+    );
+    assert!(
+        report.counters.peak_memory_bytes <= SAMPLE_MAX_MEMORY_BYTES,
+        "libs-bills reached {} bytes of memory",
+        report.counters.peak_memory_bytes
     );
 
     // The same artifact with a plan that evaluates nothing ahead of time:
