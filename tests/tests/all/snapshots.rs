@@ -399,3 +399,23 @@ async fn preload_without_a_free_slot_is_tried_again() {
         in_job.counters.fuel_used
     );
 }
+
+#[tokio::test]
+async fn memory_limit_below_the_snapshot_fails_the_job() {
+    // A package that keeps 8 MB at module level makes a snapshot of more
+    // than 8 MB of memory, which every job of the konnector starts with.
+    let bundle = "define(\"big\", () => ({ data: new Uint8Array(8 << 20).fill(1) }));";
+    let snapshot = dependencies(bundle, &["big"]);
+    let source = r#"console.log(`size ${require("big").data.length}`);"#;
+    let roomy = run_on(js_engine(), source, &snapshot, LimitRequest::default()).await;
+    assert_eq!(roomy.outcome, Outcome::Succeeded, "{:?}", roomy.logs);
+    assert!(roomy.counters.peak_memory_bytes > 8 << 20);
+
+    let limits = LimitRequest {
+        memory_bytes: Some(6 << 20),
+        ..LimitRequest::default()
+    };
+    let cramped = run_on(js_engine(), source, &snapshot, limits).await;
+    assert_eq!(cramped.outcome, Outcome::MemoryLimitReached);
+    assert!(messages(&cramped).is_empty(), "{:?}", cramped.logs);
+}
