@@ -101,6 +101,35 @@ impl ModuleCache {
         Ok((module, digest, source))
     }
 
+    /// Returns the module compiled from the WebAssembly bytes whose SHA-256
+    /// is `digest`, from memory or from the cache folder, without the bytes;
+    /// `None` when neither has it.
+    pub(crate) fn get_compiled(
+        &self,
+        engine: &Engine,
+        digest: &[u8; 32],
+    ) -> Option<(Module, CacheSource)> {
+        if let Some(module) = self.lock().get(digest) {
+            return Some((module.clone(), CacheSource::Memory));
+        }
+        let path = self.file_path(self.dir.as_ref()?, digest);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: as in `get_or_compile`, the file was written by
+        // `store_on_disk` for these engine settings.
+        match unsafe { Module::deserialize_file(engine, &path) } {
+            Ok(module) => {
+                self.lock().insert(*digest, module.clone());
+                Some((module, CacheSource::Disk))
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "failed to load cached module");
+                None
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Module>> {
         self.modules
             .lock()

@@ -243,6 +243,39 @@ impl KonnectorEngine {
         &self.config
     }
 
+    /// Returns the module whose WebAssembly bytes have the SHA-256 `digest`,
+    /// linked, when this engine or its cache folder compiled it before;
+    /// `None` otherwise.
+    pub(crate) fn prepare_compiled(&self, digest: &[u8; 32]) -> Option<Prepared> {
+        if let Some(found) = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(digest)
+        {
+            return Some(Prepared {
+                source: CacheSource::Memory,
+                ..found.clone()
+            });
+        }
+        let (module, source) = self.cache.get_compiled(&self.engine, digest)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|error| format!("{error:#}"));
+        let entry = Prepared {
+            module,
+            pre,
+            digest: *digest,
+            source,
+        };
+        self.prepared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(*digest, entry.clone());
+        Some(entry)
+    }
+
     /// Compiles `wasm` (binary or WAT text) once and links it once; later
     /// calls with the same bytes return the cached result.
     pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<Prepared, EngineError> {

@@ -240,6 +240,16 @@ impl KonnectorEngine {
             .as_deref()
             .map(|dir| snapshot_path(dir, key));
 
+        // The snapshot's digest, written beside it, finds its compiled code
+        // without reading and hashing the snapshot: that was half the time
+        // of a `konnector run` of a konnector with cheerio.
+        if let Some(path) = &path
+            && let Some(digest) = read_digest(&path.with_extension("digest"))
+            && let Some(prepared) = self.prepare_compiled(&digest)
+            && prepared.pre.is_ok()
+        {
+            return Ok(prepared);
+        }
         if let Some(path) = &path
             && let Ok(wasm) = std::fs::read(path)
         {
@@ -277,13 +287,26 @@ impl KonnectorEngine {
             )));
         }
 
-        if let Some(path) = &path
-            && let Err(error) = write_atomically(path, &wasm)
-        {
-            tracing::warn!(path = %path.display(), %error, "failed to cache the snapshot");
+        if let Some(path) = &path {
+            // The snapshot goes first, so a digest file always names a
+            // snapshot that is there.
+            let digest = hex::encode(prepared.digest);
+            let written = write_atomically(path, &wasm).and_then(|()| {
+                write_atomically(&path.with_extension("digest"), digest.as_bytes())
+            });
+            if let Err(error) = written {
+                tracing::warn!(path = %path.display(), %error, "failed to cache the snapshot");
+            }
         }
         Ok(prepared)
     }
+}
+
+/// Reads a digest file: 64 hexadecimal digits.
+fn read_digest(path: &Path) -> Option<[u8; 32]> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let bytes = hex::decode(text.trim()).ok()?;
+    bytes.try_into().ok()
 }
 
 /// Path of the snapshot `key` in the cache folder `dir`.
