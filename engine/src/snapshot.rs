@@ -254,7 +254,17 @@ impl KonnectorEngine {
             && let Ok(wasm) = std::fs::read(path)
         {
             match self.prepare(&wasm) {
-                Ok(prepared) if prepared.pre.is_ok() => return Ok(prepared),
+                Ok(prepared) if prepared.pre.is_ok() => {
+                    // A snapshot saved without its digest gets it now.
+                    let digest_path = path.with_extension("digest");
+                    if read_digest(&digest_path) != Some(prepared.digest) {
+                        let digest = hex::encode(prepared.digest);
+                        if let Err(error) = write_atomically(&digest_path, digest.as_bytes()) {
+                            tracing::warn!(path = %digest_path.display(), %error, "failed to save the snapshot's digest");
+                        }
+                    }
+                    return Ok(prepared);
+                }
                 Ok(_) | Err(_) => tracing::warn!(
                     path = %path.display(),
                     "the cached snapshot does not load; taking it again"
@@ -291,9 +301,8 @@ impl KonnectorEngine {
             // The snapshot goes first, so a digest file always names a
             // snapshot that is there.
             let digest = hex::encode(prepared.digest);
-            let written = write_atomically(path, &wasm).and_then(|()| {
-                write_atomically(&path.with_extension("digest"), digest.as_bytes())
-            });
+            let written = write_atomically(path, &wasm)
+                .and_then(|()| write_atomically(&path.with_extension("digest"), digest.as_bytes()));
             if let Err(error) = written {
                 tracing::warn!(path = %path.display(), %error, "failed to cache the snapshot");
             }
