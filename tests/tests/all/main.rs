@@ -9,6 +9,7 @@ mod limits;
 mod permissions;
 mod sample;
 mod sandbox;
+mod snapshot_attacks;
 mod snapshots;
 mod support;
 mod wat;

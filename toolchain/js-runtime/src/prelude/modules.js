@@ -96,6 +96,14 @@
         if (typeof name !== "string" || typeof factory !== "function") {
           throw new TypeError("konnector:dependencies: define takes a name and a function");
         }
+        // "node:" and "konnector:" names belong to the runtime: a package
+        // defining "node:path" would take it over for `import` and
+        // `require` of that name.
+        if (name.startsWith("node:") || name.startsWith("konnector:")) {
+          throw new Error(
+            `konnector:dependencies: the name "${name}" is reserved for the runtime's built-in modules`,
+          );
+        }
         if (modules.has(name) || dependencies.has(name)) {
           throw new Error(`konnector:dependencies: the module "${name}" is already defined`);
         }
