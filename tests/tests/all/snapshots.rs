@@ -339,7 +339,11 @@ async fn snapshot_is_kept_in_the_cache_folder() {
     assert!(file.is_file(), "no snapshot at {}", file.display());
     let digest = std::fs::read_to_string(file.with_extension("digest")).expect("digest file");
     let wasm = std::fs::read(&file).expect("snapshot file");
-    assert_eq!(digest, hex(&runtime_digest(&wasm)), "the digest names the snapshot");
+    assert_eq!(
+        digest,
+        hex(&runtime_digest(&wasm)),
+        "the digest names the snapshot"
+    );
 
     // A new engine on the same folder starts from the saved snapshot.
     let engine = KonnectorEngine::new(config()).expect("engine builds");
