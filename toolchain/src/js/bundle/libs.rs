@@ -45,6 +45,11 @@ pub const STAGING_DIR: &str = "build/npm";
 /// by which relative `file:` paths are rebased.
 const STAGING_DEPTH: usize = 2;
 
+/// File of the staging folder that describes the konnector's `file:`
+/// dependencies as they were at the last install: npm copies them, so an
+/// edit to one must install again.
+const LOCAL_PACKAGES_FILE: &str = "local-packages.txt";
+
 /// Lockfiles that the staging copies, in order of preference: the first
 /// that exists wins.
 const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
@@ -91,6 +96,7 @@ pub(super) fn stage(dir: &Path, package: &Value) -> Result<Option<Staging>, Bund
         ("package.json", Some(to_json(&stripped))),
         ("package-lock.json", lock.as_ref().map(to_json)),
         (".npmrc", read_optional(&dir.join(".npmrc"))?),
+        (LOCAL_PACKAGES_FILE, local_packages(dir, package)),
     ];
     // The hidden lockfile that npm writes in node_modules after an install.
     let installed = staging.join("node_modules/.package-lock.json").is_file();
@@ -156,6 +162,64 @@ fn read_pruned_lockfile(dir: &Path) -> Result<Option<Value>, BundleError> {
         Ok(pruned) => Ok(Some(pruned)),
         Err(PruneError::Unsupported(reason)) => Err(BundleError::InvalidLockfile { path, reason }),
     }
+}
+
+/// Describes the `file:` dependencies of `package`, a line per dependency
+/// with the size and modification time of each of its files (outside
+/// `node_modules`), or `None` when it has none.
+fn local_packages(dir: &Path, package: &Value) -> Option<Vec<u8>> {
+    let mut lines = Vec::new();
+    for field in ["dependencies", "optionalDependencies"] {
+        let Some(map) = package[field].as_object() else {
+            continue;
+        };
+        for (name, spec) in map {
+            let Some(path) = spec.as_str().and_then(|spec| spec.strip_prefix("file:")) else {
+                continue;
+            };
+            let mut files = Vec::new();
+            describe_files(&dir.join(path), Path::new(""), &mut files);
+            files.sort();
+            lines.push(format!("{name} {path}\n{}", files.join("")));
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.sort();
+    Some(lines.concat().into_bytes())
+}
+
+/// Appends a line `path size mtime` for each file under `path` (the file
+/// itself for a tarball), skipping `node_modules`. Unreadable entries are
+/// skipped: npm reports them when it installs.
+fn describe_files(path: &Path, relative: &Path, lines: &mut Vec<String>) {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    if metadata.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name == "node_modules" {
+                continue;
+            }
+            describe_files(&entry.path(), &relative.join(&name), lines);
+        }
+        return;
+    }
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos());
+    lines.push(format!(
+        "  {} {} {modified}\n",
+        relative.display(),
+        metadata.len()
+    ));
 }
 
 fn to_json(value: &Value) -> Vec<u8> {

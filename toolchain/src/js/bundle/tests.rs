@@ -890,6 +890,22 @@ fn libs_dependency_staged_with_lockfile() {
     let (result, steps) = prepare_with_steps(&dir);
     assert_eq!(source(&result.expect("prepare again")), source(&bundle));
     assert_eq!(steps.first(), Some(&Step::StagedDependenciesUpToDate));
+
+    // An edit to the local package installs it again, since npm copied it.
+    write(
+        root.path(),
+        "dep/index.js",
+        "module.exports = () => 'edited local-dep'\n",
+    );
+    let (result, steps) = prepare_with_steps(&dir);
+    assert_eq!(
+        steps.first(),
+        Some(&Step::InstallingStagedDependencies { lockfile: true })
+    );
+    assert_eq!(
+        run_bundle(&result.expect("prepare after the edit")),
+        ["edited_local-dep"]
+    );
 }
 
 #[test]
