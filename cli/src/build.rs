@@ -32,7 +32,7 @@ pub(crate) struct BuildArgs {
 pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let manifest = konnector_path::load_manifest(&args.dir)?;
-    let built = konnector_path::build_folder(&args.dir, &mut |step| eprintln!("{step}"))?;
+    let built = konnector_path::build_folder(&args.dir, &mut |step| errln!("{step}"))?;
 
     let output = args
         .output
@@ -67,7 +67,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         })
     });
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "status": "built",
@@ -86,7 +86,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         if let Some(dependencies) = &built.dependencies {
             print_preload_plan(dependencies);
         }
-        eprintln!(
+        errln!(
             "built {} ({language}, {bytes} bytes) in {elapsed_ms} ms; run it with: konnector run {}",
             output.display(),
             output.display()
@@ -100,12 +100,13 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 fn print_preload_plan(dependencies: &BuiltDependencies) {
     let plan = &dependencies.plan;
     if !plan.evaluate.is_empty() {
-        eprintln!("evaluated once ahead of jobs: {}", plan.evaluate.join(", "));
+        errln!("evaluated once ahead of jobs: {}", plan.evaluate.join(", "));
     }
     for dependency in &plan.per_job {
-        eprintln!(
+        errln!(
             "evaluated in each job: {}, because {}",
-            dependency.name, dependency.reason
+            dependency.name,
+            dependency.reason
         );
     }
 }

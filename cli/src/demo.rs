@@ -88,23 +88,24 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
     let ca_file = args.dir.join("ca.pem");
     std::fs::write(&ca_file, site.ca_pem())
         .with_context(|| format!("failed to write {}", ca_file.display()))?;
-    println!(
+    outln!(
         "1. fixture vendor site on https://{https}, reached as https://{VENDOR_HOST} ({} bills, {} per page)",
-        site_config.bill_count, site_config.bills_per_page
+        site_config.bill_count,
+        site_config.bills_per_page
     );
 
-    println!("2. building {}", sample.display());
+    outln!("2. building {}", sample.display());
     let started = Instant::now();
     let sample_dir = sample.to_owned();
     let built = tokio::task::spawn_blocking(move || {
-        konnector_path::build_folder(&sample_dir, &mut |step| println!("   {step}"))
+        konnector_path::build_folder(&sample_dir, &mut |step| outln!("   {step}"))
     })
     .await
     .context("the build task failed")??;
     let artifact_path = args.dir.join("konnector.wasm");
     std::fs::write(&artifact_path, &built.artifact)
         .with_context(|| format!("failed to write {}", artifact_path.display()))?;
-    println!(
+    outln!(
         "   artifact {} ({} bytes, {} of them bytecode; QuickJS is not in it) in {} ms",
         artifact_path.display(),
         built.artifact.len(),
@@ -113,7 +114,7 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
     );
     let konnector = konnector_path::load(&artifact_path)?;
     let command = program_name();
-    println!(
+    outln!(
         "   the demo runs it as this command would, while the site is up:\n   {command} run {} --fields '{{\"login\": \"{}\", \"password\": \"{}\"}}' --store {} --connect-to {VENDOR_HOST}:443:{https} --allow-private {https} --ca-file {}",
         artifact_path.display(),
         site_config.login,
@@ -153,7 +154,7 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
     let manifest = Arc::new(konnector.manifest);
     let mut reports = Vec::new();
     for (run, title) in [(1, "first run"), (2, "second run, which finds nothing new")] {
-        println!("{}. {title}", run + 2);
+        outln!("{}. {title}", run + 2);
         let verbose = args.verbose;
         let job = Job {
             id: format!("demo-{run}"),
@@ -170,7 +171,7 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
             sink: store.clone(),
             log_observer: Some(Arc::new(move |line: &LogLine| {
                 if verbose || line.level != LogLevel::Debug {
-                    println!(
+                    outln!(
                         "   [{}] {}",
                         line.level.name(),
                         crate::run::escape_controls(&line.message)
@@ -195,19 +196,19 @@ async fn run_demo(args: &DemoArgs, sample: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|file| file["type"] == "file")
         .count();
-    println!();
-    println!(
+    outln!();
+    outln!(
         "imported {bills} bills and {files} files; the second run wrote {} documents",
         reports
             .last()
             .map_or(0, |report| report.counters.documents_written)
     );
-    println!("look at them:");
-    println!(
+    outln!("look at them:");
+    outln!(
         "   {command} docs --store {} --doctype io.cozy.bills",
         store_path.display()
     );
-    println!("   ls -R {}", store.files_dir().display());
+    outln!("   ls -R {}", store.files_dir().display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -223,7 +224,7 @@ fn program_name() -> String {
 
 fn print_run(report: &JobReport) {
     let counters = &report.counters;
-    println!(
+    outln!(
         "   {}: {} ms, {} HTTP requests, {} documents written, {:.1} M fuel, peak memory {} KiB",
         report.outcome,
         counters.wall_time_ms,

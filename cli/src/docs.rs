@@ -34,11 +34,11 @@ pub(crate) fn docs(args: DocsArgs) -> anyhow::Result<ExitCode> {
     let documents = store.documents(args.doctype.as_deref())?;
     if documents.is_empty() {
         match &args.doctype {
-            Some(doctype) => eprintln!(
+            Some(doctype) => errln!(
                 "no documents of doctype {doctype} in {}",
                 args.store.display()
             ),
-            None => eprintln!("no documents in {}", args.store.display()),
+            None => errln!("no documents in {}", args.store.display()),
         }
     }
     let mut stdout = std::io::stdout().lock();

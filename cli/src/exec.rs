@@ -70,7 +70,7 @@ pub(crate) fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
             // then a critical line ends the job with a code it knows.
             output::engine_error(&format!("{error:#}"));
             output::critical(SETUP_ERROR_CODE);
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             Ok(ExitCode::from(EXIT_JOB_FAILED))
         }
     }

@@ -40,7 +40,7 @@ impl Konnector {
 pub(crate) fn load(path: &Path) -> anyhow::Result<Konnector> {
     if path.is_dir() {
         if Language::of(path).is_some() {
-            let built = build_folder(path, &mut |step| eprintln!("{step}"))?;
+            let built = build_folder(path, &mut |step| errln!("{step}"))?;
             return from_artifact(built.artifact, path, None);
         }
         let artifact_path = path.join(ARTIFACT_FILE);

@@ -1,5 +1,22 @@
 //! The `konnector` command: build, run and inspect sandboxed Cozy konnectors.
 
+/// Writes a line to standard output, ignoring a closed pipe: `konnector
+/// run ... | head -1` must end with the job's exit status, not a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Writes a line to standard error, ignoring a closed pipe, as [`outln`].
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod build;
 mod demo;
 mod docs;
@@ -60,7 +77,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -359,10 +359,10 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
             "konnector": report.konnector,
             "counters": counters,
         });
-        println!("{result}");
+        outln!("{result}");
         return;
     }
-    eprintln!(
+    errln!(
         "{}: {} ({} ms, {} fuel, peak memory {} KiB, {} documents written, {} writes refused, {} HTTP requests ({} refused), {} log bytes dropped)",
         module_path.display(),
         escape_controls(&report.outcome.to_string()),
@@ -376,7 +376,7 @@ fn print_report(report: &JobReport, args: &RunArgs, module_path: &std::path::Pat
         counters.log_bytes_dropped,
     );
     if counters.documents_written > 0 {
-        eprintln!(
+        errln!(
             "documents are in {}: konnector docs --store {}",
             args.store.display(),
             args.store.display()

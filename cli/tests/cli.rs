@@ -433,3 +433,30 @@ fn artifact_manifest_must_match_the_one_beside_it() {
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("differs from"), "{stderr}");
 }
+
+#[test]
+fn closed_output_pipe_keeps_exit_status() {
+    let work = tempfile::tempdir().expect("temporary folder");
+    std::fs::write(
+        work.path().join("loop.wat"),
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#,
+    )
+    .expect("write guest");
+    // Both ends of the output are closed before the command writes, as
+    // `konnector run ... 2>&1 | head -1` leaves them once head is done.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_konnector"))
+        .args(["run", "loop.wat", "--fuel", "1000000", "--json"])
+        .current_dir(work.path())
+        .env("KONNECTOR_CACHE_DIR", cache_dir())
+        .stdout(writer.try_clone().expect("clone the pipe"))
+        .stderr(writer)
+        .status()
+        .expect("konnector starts");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the job's status, not a panic's 101"
+    );
+}
