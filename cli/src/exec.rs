@@ -45,7 +45,8 @@ pub(crate) struct ExecArgs {
     /// with a built konnector.wasm artifact, or the konnector's sources,
     /// which are built first.
     folder: PathBuf,
-    /// Folder of compiled modules [default: $KONNECTOR_CACHE_DIR, else ~/.cache/konnector].
+    /// Folder of compiled modules and snapshots [default: $KONNECTOR_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/konnector, else ~/.cache/konnector].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Trust the CA certificates of this PEM file for the stack's own HTTPS address (repeatable).

@@ -49,7 +49,8 @@ pub(crate) struct RunArgs {
     /// Locale given to the konnector.
     #[arg(long, default_value = "en")]
     locale: String,
-    /// Folder of compiled modules [default: $KONNECTOR_CACHE_DIR, else ~/.cache/konnector].
+    /// Folder of compiled modules and snapshots [default: $KONNECTOR_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/konnector, else ~/.cache/konnector].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
