@@ -233,6 +233,11 @@ async fn sample_second_run_adds_nothing() {
     // Login page, login post and its redirect, 3 pages: the PDFs are in
     // the store already, so saveFiles downloads none of them again.
     assert_eq!(second.counters.http_requests, 6);
+    let logged = messages(&second).join("\n");
+    assert!(
+        logged.contains("saveFiles: 0 files saved and 12 kept as they were, for 12 entries"),
+        "{logged}"
+    );
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 12);
     assert_eq!(files(&store).len(), 12);
 }

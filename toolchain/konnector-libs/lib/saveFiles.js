@@ -78,6 +78,10 @@ function contentTypeOption(options, name) {
 
 // Saves the file of one entry, and returns its file document, or
 // undefined when it could not be saved.
+// The host's write status of each file document saveEntryFile returned:
+// "created", "updated" or "unchanged" (a file kept as it was).
+const statusOf = new WeakMap();
+
 async function saveEntryFile(entry, folder, options) {
   const name = fileName(entry);
   if (!name) {
@@ -137,6 +141,7 @@ async function saveEntryFile(entry, folder, options) {
   };
   document.attributes = { name, mime: saved.mime, size: saved.size, metadata: file.metadata };
   savedInJob.set(key, document);
+  statusOf.set(document, saved.status);
   return document;
 }
 
@@ -148,6 +153,7 @@ async function saveFiles(entries, fields, options = {}) {
   const folder = folderOf(fields);
   const savedEntries = [];
   let filesSaved = 0;
+  let filesKept = 0;
   for (const entry of entries) {
     for (const key of ["fileurl", "filename", "requestOptions"]) {
       if (entry[key] !== undefined) {
@@ -164,7 +170,11 @@ async function saveFiles(entries, fields, options = {}) {
       const document = await saveEntryFile(entry, folder, options);
       if (document !== undefined) {
         entry.fileDocument = document;
-        filesSaved += 1;
+        if (statusOf.get(document) === "unchanged") {
+          filesKept += 1;
+        } else {
+          filesSaved += 1;
+        }
       }
       delete entry.requestOptions;
       delete entry.filestream;
@@ -175,7 +185,10 @@ async function saveFiles(entries, fields, options = {}) {
     }
     savedEntries.push(entry);
   }
-  log("info", `saveFiles: ${filesSaved} files saved for ${savedEntries.length} entries`);
+  log(
+    "info",
+    `saveFiles: ${filesSaved} files saved and ${filesKept} kept as they were, for ${savedEntries.length} entries`,
+  );
   return savedEntries;
 }
 
