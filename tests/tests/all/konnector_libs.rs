@@ -364,6 +364,11 @@ const scenarios = {
     })
     show('kept', toSave.map((doc) => `${doc.vendor} ${new Date(doc.date).toISOString().slice(0, 10)}${doc.note ? ' ' + doc.note : ''}`))
     show('without keys', (await hydrateAndFilter(documents.slice(0, 2), 'io.cozy.bills')).length)
+    // The old name still works, and warns once.
+    show('filterData', (await libs.filterData(documents, 'io.cozy.bills', { keys })).length)
+    await libs.filterData(documents, 'io.cozy.bills', { keys })
+    const wrapped = { fetch () { return 'same' } }
+    show('wrapIfSentrySetUp', libs.wrapIfSentrySetUp(wrapped) === wrapped)
     const first = await addData(toSave.map((doc) => ({ ...doc })), 'io.cozy.bills', { keys })
     const again = await addData(toSave.map((doc) => ({ ...doc })), 'io.cozy.bills', { keys })
     show('same ids', first.map((doc) => doc._id).join() === again.map((doc) => doc._id).join())
@@ -800,12 +805,19 @@ async fn hydrate_and_filter_deduplicates() {
         [
             r#"kept ["a 2025-01-01","a 2025-01-02"]"#,
             "without keys 2",
+            "filterData 3",
+            "wrapIfSentrySetUp true",
             "same ids true",
             "updateOrCreate true",
         ]
     );
     // Two bills from addData, one from updateOrCreate.
     assert_eq!(store.store.count("io.cozy.bills").expect("count"), 3);
+    let warnings: Vec<&str> = messages(&report)
+        .into_iter()
+        .filter(|line| line.contains("filterData is deprecated"))
+        .collect();
+    assert_eq!(warnings, ["filterData is deprecated; use hydrateAndFilter"]);
 }
 
 #[tokio::test]
