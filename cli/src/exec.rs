@@ -133,6 +133,15 @@ async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ..EngineConfig::default()
     })?;
 
+    // A JavaScript konnector's first job on this cache takes the snapshot of
+    // its dependencies: that time counts against the stack's limit too.
+    within(deadline, time_limit_s, "preparing the konnector", async {
+        engine
+            .prepare_code(&konnector.code)
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     if left.is_zero() {
         anyhow::bail!(

@@ -48,7 +48,7 @@ use wasmtime::{Caller, Engine, Extern, Instance, Linker, Module, Store, Val};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use crate::engine::{KonnectorEngine, Prepared};
+use crate::engine::{EngineError, KonnectorEngine, Prepared};
 use crate::guest_memory;
 use crate::limiter::JobLimiter;
 
@@ -226,6 +226,33 @@ impl KonnectorEngine {
             })
             .await;
         built.ok().and_then(Clone::clone)
+    }
+
+    /// Makes ready what jobs of `code` start from: its compiled module, or
+    /// for a JavaScript konnector with dependencies, its snapshot. A
+    /// caller with a deadline of its own, such as a stack job's time limit,
+    /// calls this first so that the first job's preload counts against it;
+    /// [`KonnectorEngine::run`] does the same work when nothing did.
+    ///
+    /// # Errors
+    ///
+    /// As [`KonnectorEngine::run`] when the job could not start: invalid
+    /// module bytes, or a JavaScript runtime missing or different.
+    pub async fn prepare_code(&self, code: &crate::JobCode) -> Result<(), EngineError> {
+        match code {
+            crate::JobCode::Wasm(wasm) => self.prepare(wasm).map(|_| ()),
+            crate::JobCode::JavaScript {
+                runtime,
+                dependencies,
+                ..
+            } => {
+                let prepared = self.js_runtime(runtime)?;
+                if let Some(dependencies) = dependencies {
+                    self.js_snapshot(&prepared, dependencies).await;
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn load_or_take_snapshot(

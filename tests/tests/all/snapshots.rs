@@ -426,3 +426,41 @@ async fn memory_limit_below_the_snapshot_fails_the_job() {
     assert_eq!(cramped.outcome, Outcome::MemoryLimitReached);
     assert!(messages(&cramped).is_empty(), "{:?}", cramped.logs);
 }
+
+#[tokio::test]
+async fn prepare_code_takes_the_snapshot_before_any_job() {
+    let bundle = format!("{COUNTER}\ndefine(\"prepared\", () => 1);");
+    let deps = dependencies(&bundle, &["counter"]);
+    let key = snapshot_key(&runtime_digest(&runtime().0), &deps);
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let engine = KonnectorEngine::new(EngineConfig {
+        cache_dir: Some(folder.path().to_owned()),
+        js_runtime: Some(runtime().0.clone()),
+        ..EngineConfig::default()
+    })
+    .expect("engine builds");
+    let code = JobCode::JavaScript {
+        bytecode: Arc::from(
+            runtime()
+                .1
+                .compile("index.js", b"require(\"counter\");")
+                .expect("valid source"),
+        ),
+        runtime: runtime_digest(&runtime().0),
+        dependencies: Some(deps),
+    };
+    engine.prepare_code(&code).await.expect("prepared");
+    let file = folder
+        .path()
+        .join("js-snapshots")
+        .join(format!("{}.wasm", hex(&key)));
+    assert!(file.is_file(), "no snapshot at {}", file.display());
+
+    let other = JobCode::JavaScript {
+        bytecode: Arc::from(&b""[..]),
+        runtime: [0xab; 32],
+        dependencies: None,
+    };
+    let error = engine.prepare_code(&other).await.expect_err("another runtime");
+    assert!(error.to_string().contains("rebuild the konnector"), "{error}");
+}
