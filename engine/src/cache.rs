@@ -102,8 +102,8 @@ impl ModuleCache {
     }
 
     /// Returns the module compiled from the WebAssembly bytes whose SHA-256
-    /// is `digest`, from memory or from the cache folder, without the bytes;
-    /// `None` when neither has it.
+    /// is `digest`, from memory or from the cache folder, without the bytes.
+    /// Returns `None` when neither has it.
     pub(crate) fn get_compiled(
         &self,
         engine: &Engine,

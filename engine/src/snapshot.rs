@@ -24,11 +24,11 @@
 //! without a snapshot: its jobs evaluate every package themselves, as
 //! they would have without this module.
 //!
-//! Snapshots are cached in memory, keyed by [`snapshot_key`] (the runtime's
+//! Snapshots are cached in memory, keyed by [`snapshot_key`]: the runtime's
 //! digest, the plan and the dependency bytecode, so konnectors with the
-//! same dependencies share one), and, with a cache folder, on disk as
-//! WebAssembly files whose compiled code the module cache keeps beside,
-//! keyed by the snapshot's digest and the engine's settings.
+//! same dependencies share one. With a cache folder, they are also saved on
+//! disk as WebAssembly files with their digest, and the module cache keeps
+//! their compiled code, keyed by that digest and the engine's settings.
 //!
 //! NOTE: a snapshot file read from the cache folder is trusted to be the
 //! one this engine wrote. It runs sandboxed like any module, but someone
@@ -363,7 +363,7 @@ struct PreloadState {
     step: String,
     /// The first import called that a preload may not use.
     refused: Option<String>,
-    /// What the runtime wrote to standard output and error.
+    /// Output the runtime wrote to standard output and error.
     output: Vec<u8>,
 }
 
@@ -497,9 +497,9 @@ fn explain(error: &wasmtime::Error, state: &PreloadState, limits: &PreloadLimits
     ))
 }
 
-/// The imports of a preload: the result buffer, the bundle, the plan and
-/// the step, the output and exit that the runtime's own refusal uses, and
-/// a refusal for every other import of `module`.
+/// Builds the linker of a preload: the result buffer, the bundle, the plan
+/// and the step, the output and exit that the runtime's own rejection
+/// uses, and an error for every other import of `module`.
 fn preload_linker(engine: &Engine, module: &Module) -> wasmtime::Result<Linker<PreloadState>> {
     let mut linker: Linker<PreloadState> = Linker::new(engine);
     linker.func_wrap(
@@ -650,8 +650,8 @@ struct Snapshotter<'a> {
 
 impl InstanceState for Snapshotter<'_> {
     async fn global_get(&mut self, name: &str, _type_hint: ValType) -> SnapshotVal {
-        // wasmtime-wizer asks only for the globals its instrumentation of the
-        // engine's own runtime exported, all of numeric types.
+        // wasmtime-wizer reads only the globals that its instrumentation of
+        // the engine's own runtime exported, all of numeric types.
         let value = match self.instance.get_export(&mut *self.store, name) {
             Some(Extern::Global(global)) => global.get(&mut *self.store),
             _ => Val::I32(0),

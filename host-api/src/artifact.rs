@@ -15,7 +15,7 @@
 //!   bring code of its own. A konnector with npm dependencies carries them
 //!   apart from its own code: [`JS_DEPENDENCIES_SECTION`] has their
 //!   bundle's bytecode and [`JS_PRELOAD_SECTION`] the [`PreloadPlan`] that
-//!   says which of them the engine evaluates once, into a snapshot of the
+//!   lists which of them the engine evaluates once, into a snapshot of the
 //!   konnector, rather than in every job.
 //!
 //! QuickJS bytecode is tied to the runtime build that wrote it, and
@@ -93,12 +93,12 @@ pub struct JsDependencies {
     /// QuickJS bytecode of the bundle: a module that defines each package
     /// under the name the konnector's code requires it by.
     pub bytecode: Vec<u8>,
-    /// Which packages the engine evaluates ahead of time.
+    /// The packages the engine evaluates ahead of time.
     pub plan: PreloadPlan,
 }
 
-/// Which packages of a dependency bundle the engine evaluates once per
-/// konnector, before it snapshots the runtime, and which ones each job
+/// The plan of a dependency bundle: the packages the engine evaluates once
+/// per konnector, before it snapshots the runtime, and those each job
 /// evaluates at their first `require`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreloadPlan {
@@ -115,8 +115,8 @@ pub struct PreloadPlan {
 pub struct PerJobDependency {
     /// The name the konnector's code requires it by.
     pub name: String,
-    /// Why it cannot be evaluated ahead of time, such as `it reads the
-    /// clock while it loads`.
+    /// The reason it cannot be evaluated ahead of time, such as `it reads
+    /// the clock while it loads`.
     pub reason: String,
 }
 

@@ -275,15 +275,7 @@ pub fn download_file(
     body: &[u8],
     file: &FileRequest,
 ) -> Result<WriteResult, Error> {
-    let context = || format!("failed to download {} as file {}", request.url, file.name);
-    let download = DownloadRequest {
-        request: request.clone(),
-        file: file.clone(),
-        keep_existing: false,
-    };
-    let encoded = encode(&download, context)?;
-    check(sys::file_download(&encoded, body), context)?;
-    decode(&read_result()?, context)
+    download(request, body, file, false)
 }
 
 /// Downloads `request` into the file store as `file`, as
@@ -298,11 +290,21 @@ pub fn download_file_once(
     body: &[u8],
     file: &FileRequest,
 ) -> Result<WriteResult, Error> {
+    download(request, body, file, true)
+}
+
+/// Sends a `file_download` with `keep_existing`.
+fn download(
+    request: &FetchRequest,
+    body: &[u8],
+    file: &FileRequest,
+    keep_existing: bool,
+) -> Result<WriteResult, Error> {
     let context = || format!("failed to download {} as file {}", request.url, file.name);
     let download = DownloadRequest {
         request: request.clone(),
         file: file.clone(),
-        keep_existing: true,
+        keep_existing,
     };
     let encoded = encode(&download, context)?;
     check(sys::file_download(&encoded, body), context)?;

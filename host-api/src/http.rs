@@ -62,7 +62,7 @@ pub struct FetchRequest {
     pub redirect: Redirect,
 }
 
-/// What the host does with a redirect (301, 302, 303, 307 or 308 with a
+/// The host's handling of a redirect (301, 302, 303, 307 or 308 with a
 /// `Location` header).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -151,7 +151,7 @@ pub const JS_DEPENDENCIES: &str = "dependencies";
 pub const JS_PRELOAD_PLAN: &str = "preload_plan";
 /// `(ptr, len) -> status`: while the engine pre-initialises a konnector's
 /// snapshot, names the dependency the runtime evaluates next (empty once
-/// it is done), so that the engine knows which one called the host. Jobs
+/// it is done), so that the engine can name the one that called the host. Jobs
 /// get [`Status::Unsupported`].
 pub const JS_PRELOAD_STEP: &str = "preload_step";
 /// Every function of [`JS_IMPORT_MODULE`].

@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
 
     // What the libs-bills sample loads at its start, cozy-konnector-libs
     // and cheerio, then one log line: from the konnector's snapshot, and
-    // with the same artifact told to evaluate everything in the job.
+    // with the same artifact set to evaluate everything in the job.
     let libs_start = support::build(&support::input_dir("js-libs-start"), &js_runtime);
     runtime.block_on(run(&libs_start));
     c.bench_function("js_libs_start", |b| {

@@ -44,8 +44,8 @@ const DEFAULT_JOBS: usize = 100;
 const WAITING_LINE: &str = "waiting";
 
 /// How long a waiting job waits, in milliseconds: `inputs/js-wait` always
-/// waits 10 seconds, `inputs/js-libs-start` waits what its `wait_ms`
-/// parameter says.
+/// waits 10 seconds, and `inputs/js-libs-start` waits for the time its
+/// `wait_ms` parameter gives.
 const WAIT_MS: u64 = 10_000;
 
 /// Jobs run one after the other to count page faults per job.

@@ -17,7 +17,7 @@ use crate::net::CookieSetError;
 pub const MAX_COOKIE_URL_BYTES: usize = 8 * 1024;
 
 /// Longest `Set-Cookie` value `cookie_set` takes, in bytes: 4 KiB, the size
-/// RFC 6265 asks user agents to support at least, with room for
+/// RFC 6265 requires user agents to support at least, with room for
 /// attributes.
 pub const MAX_SET_COOKIE_BYTES: usize = 8 * 1024;
 

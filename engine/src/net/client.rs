@@ -259,7 +259,7 @@ impl HttpClient {
     }
 
     /// Sends `request`, follows redirects (each hop checked by the policy)
-    /// unless it asks for [`Redirect::Manual`], and returns the last
+    /// unless it requests [`Redirect::Manual`], and returns the last
     /// response with its decoded body. Any HTTP status
     /// is a response; errors are requests that got none.
     pub async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {

@@ -21,7 +21,7 @@ pub const MAX_JAR_COOKIES: usize = 1000;
 /// Why [`CookieJar::set`] stored nothing.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CookieSetError {
-    /// The jar holds [`MAX_JAR_COOKIES`] cookies.
+    /// The jar contains [`MAX_JAR_COOKIES`] cookies.
     #[error("the job's cookie jar is full ({MAX_JAR_COOKIES} cookies)")]
     Full,
     /// The text is not a cookie the URL may set.
@@ -208,7 +208,9 @@ mod tests {
         assert_eq!(kept.expires, Some(4_102_444_800));
         let session = &all[1];
         assert_eq!(session.domain, "login.vendor.test");
-        assert!(session.host_only && session.secure && session.http_only);
+        assert!(session.host_only);
+        assert!(session.secure);
+        assert!(session.http_only);
         assert_eq!(session.expires, None);
 
         let for_bills = jar.list(Some(&url("https://api.vendor.test/bills/1")));

@@ -21,22 +21,8 @@ use konnector_engine::{
 use konnector_toolchain::artifact_build::runtime_digest;
 
 use crate::javascript::{js_engine, runtime};
+use crate::snapshots::{COUNTER, job_code};
 use crate::support::{self, TempStore, messages};
-
-/// A package whose evaluation is expensive and keeps module-level state.
-const COUNTER: &str = r#"
-define("counter", () => {
-  let total = 0;
-  for (let i = 0; i < 300000; i++) total += i % 7;
-  let calls = 0;
-  const seen = [];
-  return {
-    total,
-    next() { calls += 1; return calls; },
-    remember(value) { seen.push(value); return seen.slice(); },
-  };
-});
-"#;
 
 /// Compiles a dependency bundle of `body` plus a package named after
 /// `tag`, which keeps its snapshot key apart from other tests'.
@@ -90,17 +76,9 @@ async fn job_on(
     limits: LimitRequest,
 ) -> JobReport {
     let store = TempStore::new();
-    let bytecode = runtime()
-        .1
-        .compile("index.js", source.as_bytes())
-        .expect("valid source");
     let mut job = support::job(b"", Manifest::unprivileged(slug), store.sink(), limits);
     job.id = id.to_owned();
-    job.code = JobCode::JavaScript {
-        bytecode: Arc::from(bytecode),
-        runtime: runtime_digest(&runtime().0),
-        dependencies: Some(dependencies.clone()),
-    };
+    job.code = job_code(source, dependencies);
     let mut fields = serde_json::Map::new();
     fields.insert("password".into(), password.into());
     job.input = JobInput {
@@ -914,7 +892,7 @@ async fn endless_or_greedy_bundles_are_stopped() {
             "greedy-secret",
             r#"console.log(`total ${require("counter").total}`);"#,
             &dependencies,
-            limits.clone(),
+            limits,
         )
         .await;
         assert!(!snapshot_file(&dependencies).exists(), "{case}");

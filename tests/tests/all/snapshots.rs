@@ -23,7 +23,7 @@ use crate::support::{self, TempStore, messages};
 
 /// A package whose evaluation is expensive (a loop of 300,000 iterations)
 /// and keeps a counter and a list at module level.
-const COUNTER: &str = r#"
+pub(crate) const COUNTER: &str = r#"
 define("counter", () => {
   let total = 0;
   for (let i = 0; i < 300000; i++) total += i % 7;
@@ -54,13 +54,23 @@ fn dependencies(body: &str, evaluate: &[&str]) -> Arc<JsDependencies> {
     })
 }
 
-/// Runs `source` with `dependencies` as job `id`.
-async fn run(source: &str, dependencies: &Arc<JsDependencies>, id: &str) -> JobReport {
-    let store = TempStore::new();
+/// Returns the code of a job that runs `source` with `dependencies`.
+pub(crate) fn job_code(source: &str, dependencies: &Arc<JsDependencies>) -> JobCode {
     let bytecode = runtime()
         .1
         .compile("index.js", source.as_bytes())
         .expect("valid source");
+    JobCode::JavaScript {
+        bytecode: Arc::from(bytecode),
+        runtime: runtime_digest(&runtime().0),
+        dependencies: Some(dependencies.clone()),
+    }
+}
+
+/// Runs `source` with `dependencies` as job `id` of the account
+/// `account-of-<id>`, on [`js_engine`].
+async fn run(source: &str, dependencies: &Arc<JsDependencies>, id: &str) -> JobReport {
+    let store = TempStore::new();
     let mut job = support::job(
         b"",
         Manifest::unprivileged("snapshot-test"),
@@ -68,11 +78,7 @@ async fn run(source: &str, dependencies: &Arc<JsDependencies>, id: &str) -> JobR
         LimitRequest::default(),
     );
     job.id = id.to_owned();
-    job.code = JobCode::JavaScript {
-        bytecode: Arc::from(bytecode),
-        runtime: runtime_digest(&runtime().0),
-        dependencies: Some(dependencies.clone()),
-    };
+    job.code = job_code(source, dependencies);
     job.input = JobInput {
         account: Some(format!("account-of-{id}")),
         ..JobInput::default()
@@ -164,8 +170,8 @@ async fn jobs_of_one_snapshot_draw_different_random_numbers() {
 }
 
 #[tokio::test]
-async fn package_that_reads_the_clock_at_load_is_evaluated_in_each_job() {
-    // The plan says to evaluate "clock" ahead of time, as a hand-made or
+async fn clock_at_load_means_per_job() {
+    // The plan lists "clock" for evaluation ahead of time, as a hand-made or
     // stale artifact could: the preload stops at the clock, there is no
     // snapshot, and each job evaluates the package with its own time.
     let bundle = format!(
@@ -191,7 +197,7 @@ async fn package_that_reads_the_clock_at_load_is_evaluated_in_each_job() {
 }
 
 #[tokio::test]
-async fn package_that_draws_random_numbers_at_load_gets_no_snapshot() {
+async fn random_at_load_means_no_snapshot() {
     let bundle = "define(\"seeded\", () => ({ seed: Math.random() }));";
     let snapshot = dependencies(bundle, &["seeded"]);
     let source = r#"console.log(`seed ${require("seeded").seed}`);"#;
@@ -203,7 +209,7 @@ async fn package_that_draws_random_numbers_at_load_gets_no_snapshot() {
 }
 
 #[tokio::test]
-async fn package_that_throws_at_load_fails_in_the_job() {
+async fn throw_at_load_fails_job() {
     let bundle = "define(\"broken\", () => { throw new Error(\"broken at load\"); });";
     let snapshot = dependencies(bundle, &["broken"]);
     let report = run(r#"require("broken");"#, &snapshot, "broken").await;
@@ -233,26 +239,18 @@ async fn run_on(
     limits: LimitRequest,
 ) -> JobReport {
     let store = TempStore::new();
-    let bytecode = runtime()
-        .1
-        .compile("index.js", source.as_bytes())
-        .expect("valid source");
     let mut job = support::job(
         b"",
         Manifest::unprivileged("snapshot-test"),
         store.sink(),
         limits,
     );
-    job.code = JobCode::JavaScript {
-        bytecode: Arc::from(bytecode),
-        runtime: runtime_digest(&runtime().0),
-        dependencies: Some(dependencies.clone()),
-    };
+    job.code = job_code(source, dependencies);
     engine.run(job).await.expect("job starts")
 }
 
 #[tokio::test]
-async fn preload_past_its_limits_leaves_jobs_to_evaluate_dependencies() {
+async fn preload_limits_fall_back_to_jobs() {
     let source = r#"console.log(`total ${require("counter").total}`);"#;
     // A different bundle per case keeps each snapshot apart from the other
     // tests' snapshots in the shared cache folder.
@@ -358,7 +356,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn preload_without_a_free_slot_is_tried_again() {
-    // One instance slot: while a job holds it, the preload of another
+    // One instance slot: while a job uses it, the preload of another
     // konnector cannot run.
     let cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
     let engine = Arc::new(
@@ -439,16 +437,7 @@ async fn prepare_code_takes_the_snapshot_before_any_job() {
         ..EngineConfig::default()
     })
     .expect("engine builds");
-    let code = JobCode::JavaScript {
-        bytecode: Arc::from(
-            runtime()
-                .1
-                .compile("index.js", b"require(\"counter\");")
-                .expect("valid source"),
-        ),
-        runtime: runtime_digest(&runtime().0),
-        dependencies: Some(deps),
-    };
+    let code = job_code(r#"require("counter");"#, &deps);
     engine.prepare_code(&code).await.expect("prepared");
     let file = folder
         .path()
@@ -461,6 +450,12 @@ async fn prepare_code_takes_the_snapshot_before_any_job() {
         runtime: [0xab; 32],
         dependencies: None,
     };
-    let error = engine.prepare_code(&other).await.expect_err("another runtime");
-    assert!(error.to_string().contains("rebuild the konnector"), "{error}");
+    let error = engine
+        .prepare_code(&other)
+        .await
+        .expect_err("another runtime");
+    assert!(
+        error.to_string().contains("rebuild the konnector"),
+        "{error}"
+    );
 }

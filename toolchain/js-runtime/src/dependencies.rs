@@ -12,12 +12,12 @@
 //! ([`install_from_host`]) and packages are evaluated at their first
 //! `require`.
 //!
-//! Nothing of a job may reach the snapshot, and nothing may be frozen in it
-//! that each job should get anew: while preloading, Math.random ends the
-//! instance ([`refuse`]), and the host ends it at any other host call (a
-//! clock, random bytes, a log line, the job input, the network). The host
-//! then knows, from `konnector_js_v1::preload_step`, which package did it,
-//! and that package is left to be evaluated in each job.
+//! Nothing of a job may reach the snapshot, and nothing that each job
+//! should get anew may be frozen in it. So while preloading, Math.random
+//! ends the instance ([`refuse`]), and the host ends it at any other host
+//! call (a clock, random bytes, a log line, the job input, the network).
+//! `konnector_js_v1::preload_step` tells the host which package did it, and
+//! that package is left to be evaluated in each job.
 
 use std::cell::Cell;
 

@@ -148,7 +148,7 @@ pub fn script() -> Result<Vec<u8>, String> {
 
 /// Reads the bytecode of the konnector's dependency bundle
 /// (`konnector_js_v1::dependencies`). `Ok(None)` when the konnector has
-/// none, which the host tells with [`Status::Unsupported`].
+/// none, which the host reports with [`Status::Unsupported`].
 pub fn dependencies() -> Result<Option<Vec<u8>>, String> {
     // SAFETY: the import takes no argument.
     let status = unsafe { raw::dependencies() };

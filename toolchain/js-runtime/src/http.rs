@@ -37,7 +37,7 @@ fn cookie_list(ctx: Ctx<'_>, url: String) -> rquickjs::Result<rquickjs::String<'
         error::throw_host(&ctx, "TypeError", &context, &host_error)
     })?;
     let Ok(json) = std::str::from_utf8(&listed) else {
-        let message = "failed to list the cookies: the host's answer is not UTF-8";
+        let message = "failed to list the cookies: the host's response is not UTF-8";
         return Err(error::throw(&ctx, "TypeError", message, None));
     };
     rquickjs::String::from_str(ctx, json)
@@ -63,18 +63,8 @@ fn fetch<'js>(
     request: String,
     body: TypedArray<'js, u8>,
 ) -> rquickjs::Result<rquickjs::String<'js>> {
-    // SAFETY: no JavaScript runs while `bytes` lives: the host call copies
-    // the body out of guest memory before it returns.
-    let bytes = unsafe { body.as_bytes() }.unwrap_or_default();
-    let response = host::http_fetch(request.as_bytes(), bytes).map_err(|host_error| {
-        let context = format!("failed to fetch {url}");
-        error::throw_host(&ctx, "TypeError", &context, &host_error)
-    })?;
-    let Ok(json) = std::str::from_utf8(&response) else {
-        let message = format!("failed to fetch {url}: the host's response is not UTF-8");
-        return Err(error::throw(&ctx, "TypeError", &message, None));
-    };
-    rquickjs::String::from_str(ctx, json)
+    let context = format!("failed to fetch {url}");
+    call_with_body(ctx, "TypeError", &context, &request, &body, host::http_fetch)
 }
 
 /// Sends the `DownloadRequest` JSON `request` with the bytes of `body`, and
@@ -86,16 +76,30 @@ fn download<'js>(
     request: String,
     body: TypedArray<'js, u8>,
 ) -> rquickjs::Result<rquickjs::String<'js>> {
+    let context = format!("failed to download {url}");
+    call_with_body(ctx, "Error", &context, &request, &body, host::file_download)
+}
+
+/// Calls the host function `call` with the JSON `request` and the bytes of
+/// `body`, and returns its JSON result as a string. A host error, or a
+/// result that is not UTF-8, throws an error of class `class` whose message
+/// starts with `context`.
+fn call_with_body<'js>(
+    ctx: Ctx<'js>,
+    class: &str,
+    context: &str,
+    request: &str,
+    body: &TypedArray<'js, u8>,
+    call: fn(&[u8], &[u8]) -> Result<Vec<u8>, host::HostError>,
+) -> rquickjs::Result<rquickjs::String<'js>> {
     // SAFETY: no JavaScript runs while `bytes` lives: the host call copies
     // the body out of guest memory before it returns.
     let bytes = unsafe { body.as_bytes() }.unwrap_or_default();
-    let written = host::file_download(request.as_bytes(), bytes).map_err(|host_error| {
-        let context = format!("failed to download {url}");
-        error::throw_host(&ctx, "Error", &context, &host_error)
-    })?;
-    let Ok(json) = std::str::from_utf8(&written) else {
-        let message = format!("failed to download {url}: the host's response is not UTF-8");
-        return Err(error::throw(&ctx, "Error", &message, None));
+    let result = call(request.as_bytes(), bytes)
+        .map_err(|host_error| error::throw_host(&ctx, class, context, &host_error))?;
+    let Ok(json) = std::str::from_utf8(&result) else {
+        let message = format!("{context}: the host's response is not UTF-8");
+        return Err(error::throw(&ctx, class, &message, None));
     };
     rquickjs::String::from_str(ctx, json)
 }

@@ -4,7 +4,7 @@
 // The host keeps the job's cookies in one jar (see cookies.js). As in
 // cozy-konnector-libs, initSession() restores the cookies saved in the
 // account's data (`auth.session`, tough-cookie's JSON form as text) into
-// that jar and returns whether there were any, saveSession() saves the
+// that jar, and returns whether there were any. saveSession() saves the
 // jar there, and resetSession() empties the jar and saves it empty. A
 // subclass must define fetch() and testSession(), and call run().
 "use strict";

@@ -4,7 +4,7 @@
 //   const { Qualification } = cozyClient.new.models.document
 //   const qualification = Qualification.getByLabel("energy_invoice")
 //
-// The host holds the Cozy token, so everything else of the client, which
+// The host keeps the Cozy token, so everything else of the client, which
 // reads and writes the person's data directly, throws an Error that names
 // the property and the functions to use instead.
 "use strict";

@@ -1,5 +1,5 @@
 // The document qualifications of Cozy, by label: the vocabulary that
-// cozy-client's Qualification model knows, which cozy-home reads from a
+// cozy-client's Qualification model defines, which cozy-home reads from a
 // file's `metadata.qualification` to sort papers. Each row is
 // [label, purpose, sourceCategory, sourceSubCategory, subjects], null
 // where the qualification leaves the attribute out.

@@ -13,7 +13,7 @@
 
 const DEFAULTS = { max_tries: 5, interval: 1000, backoff: 1, max_interval: Infinity, timeout: Infinity };
 
-// What retry rejects with when it gives up, unless `throw_original`.
+// The error retry rejects with when it gives up, unless `throw_original`.
 class StopError extends Error {
   constructor(message, failure) {
     super(message);

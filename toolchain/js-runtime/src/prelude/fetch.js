@@ -639,7 +639,7 @@
       head.headers.some(([name]) => name === "location");
     if (request.redirect === "error" && isRedirect) {
       // The body is left in the host, which frees it when the job ends.
-      throw new TypeError(`fetch: ${url} answered a redirect, and the request's redirect is "error"`);
+      throw new TypeError(`fetch: ${url} responded with a redirect, and the request's redirect is "error"`);
     }
 
     const hasBody = request.method !== "HEAD" && !NULL_BODY_STATUSES.includes(head.status);

@@ -12,7 +12,7 @@
 // the konnector's own code. Their bundle (dependencies.rs evaluates it)
 // imports "konnector:dependencies" and calls `define(name, factory)` for
 // each package name the konnector's code requires. A factory evaluates
-// its package at the first `require` of that name, once; the runtime
+// its package once, at the first `require` of that name. The runtime
 // requires some ahead of time, before the snapshot of a konnector is taken.
 (function (native, internal) {
   "use strict";
