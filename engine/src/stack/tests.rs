@@ -146,6 +146,9 @@ async fn create_rejects_reserved_fields_and_files() {
 async fn update_keeps_creation_metadata() {
     let (server, sink) = setup().await;
     let created = sink.create(&ctx(), BILLS, bill(1.0)).await.expect("create");
+    // Times have millisecond resolution: without a pause, the update may
+    // fall in the creation's millisecond and the two times be equal.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
     let updated = sink
         .update(&ctx(), BILLS, &created.id, Some(&created.rev), bill(2.0))
